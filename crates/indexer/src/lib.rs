@@ -1,1 +1,11 @@
-//! placeholder
+//! The indexer: the last stage of the pipeline, turning stream events into rows of the Bluesky
+//! AppView schema in PostgreSQL.
+//!
+//! [`schema`] owns that schema: the migrations shipped with the crate, `indexer migrate`, and
+//! the refusal to run on an outdated database. [`records`] maps one record's JSON to the typed
+//! rows of its collection, without touching the database. [`apply`] writes batches of stream
+//! changes under the indexing rules.
+
+pub mod apply;
+pub mod records;
+pub mod schema;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's test command (README "Run the tests"): installs what the tests need, idempotently,
+# then runs every test of the workspace with nextest, then each fuzz target briefly.
+#
+# Environment:
+#   FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
+#   NEXTEST_PROFILE nextest profile (default: ci when CI is set, else default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash ci/install.sh
+
+profile=${NEXTEST_PROFILE:-$([ -n "${CI:-}" ] && echo ci || echo default)}
+echo "== cargo nextest run --workspace (profile $profile)"
+cargo nextest run --workspace --profile "$profile"
+
+echo "== cargo check -p harness --features testcontainers"
+cargo check -p harness --features testcontainers
+
+if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
+  bash ci/fuzz.sh "${FUZZ_SECONDS:-20}"
+fi

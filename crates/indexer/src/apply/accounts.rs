@@ -1,0 +1,227 @@
+//! Events about a DID rather than a record: `account` (status, deletion), verified handles,
+//! `sync` and `repo` commit markers, and the `actor` / `actor_sync` rows every batch settles.
+
+use sqlx::PgConnection;
+use streams::payloads::{AccountEvent, CommitMarker};
+
+use super::error::{ApplyError, Step};
+use super::remove::remove;
+use super::touched::Touched;
+use super::{HandleChange, Outcome, indexed_at};
+
+/// The statuses the reference records in `actor.upstreamStatus`.
+const UPSTREAM_STATUSES: [&str; 3] = ["deactivated", "suspended", "takendown"];
+
+async fn is_dead(conn: &mut PgConnection, did: &str) -> Result<bool, ApplyError> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT did FROM actor_tombstone WHERE did = $1")
+        .bind(did)
+        .fetch_optional(&mut *conn)
+        .await
+        .step("reading account tombstone")?;
+    Ok(found.is_some())
+}
+
+/// Applies an `account` event.
+pub(crate) async fn account(
+    conn: &mut PgConnection,
+    e: &AccountEvent,
+    touched: &mut Touched,
+) -> Result<Outcome, ApplyError> {
+    let time = indexed_at(&e.time);
+    if e.active {
+        sqlx::query("DELETE FROM actor_tombstone WHERE did = $1")
+            .bind(&e.did)
+            .execute(&mut *conn)
+            .await
+            .step("clearing account tombstone")?;
+        sqlx::query(
+            r#"INSERT INTO actor (did, "indexedAt") VALUES ($1, $2)
+               ON CONFLICT (did) DO UPDATE SET "upstreamStatus" = NULL"#,
+        )
+        .bind(&e.did)
+        .bind(&time)
+        .execute(&mut *conn)
+        .await
+        .step("clearing upstream status")?;
+        return Ok(Outcome::Applied);
+    }
+    match e.status.as_deref() {
+        Some("deleted") => {
+            delete_account(conn, &e.did, &time, touched).await?;
+            Ok(Outcome::Applied)
+        }
+        Some(status) if UPSTREAM_STATUSES.contains(&status) => {
+            if is_dead(conn, &e.did).await? {
+                return Ok(Outcome::Stale);
+            }
+            sqlx::query(
+                r#"INSERT INTO actor (did, "indexedAt", "upstreamStatus") VALUES ($1, $2, $3)
+                   ON CONFLICT (did) DO UPDATE SET "upstreamStatus" = excluded."upstreamStatus""#,
+            )
+            .bind(&e.did)
+            .bind(&time)
+            .bind(status)
+            .execute(&mut *conn)
+            .await
+            .step("setting upstream status")?;
+            Ok(Outcome::Applied)
+        }
+        // Other statuses (`desynchronized`, `throttled`, none) say nothing the schema records.
+        _ => {
+            touched.actor(&e.did, &e.time);
+            Ok(Outcome::Applied)
+        }
+    }
+}
+
+/// Removes every row `did` authored, and remembers the deletion.
+async fn delete_account(
+    conn: &mut PgConnection,
+    did: &str,
+    time: &str,
+    touched: &mut Touched,
+) -> Result<(), ApplyError> {
+    let uris: Vec<String> = sqlx::query_as::<_, (String,)>("SELECT uri FROM record WHERE did = $1")
+        .bind(did)
+        .fetch_all(&mut *conn)
+        .await
+        .step("listing the account's records")?
+        .into_iter()
+        .map(|(u,)| u)
+        .collect();
+    remove(conn, &uris, touched).await?;
+    // The account's own aggregate row stays exact: others' follows of it still count.
+    touched.profile(did);
+    for (sql, step) in [
+        ("DELETE FROM record WHERE did = $1", "deleting the account's records"),
+        ("DELETE FROM record_tombstone WHERE did = $1", "deleting the account's tombstones"),
+        (
+            "DELETE FROM notification WHERE author = $1 OR did = $1",
+            "deleting the account's notifications",
+        ),
+        ("DELETE FROM actor_sync WHERE did = $1", "deleting the account's sync state"),
+        ("DELETE FROM actor WHERE did = $1", "deleting the actor"),
+    ] {
+        sqlx::query(sql)
+            .bind(did)
+            .execute(&mut *conn)
+            .await
+            .step(step)?;
+    }
+    sqlx::query(
+        r#"INSERT INTO actor_tombstone (did, "deletedAt") VALUES ($1, $2)
+           ON CONFLICT (did) DO NOTHING"#,
+    )
+    .bind(did)
+    .bind(time)
+    .execute(&mut *conn)
+    .await
+    .step("writing account tombstone")?;
+    Ok(())
+}
+
+/// Applies a verified handle: the column is unique, so a previous holder loses it.
+pub(crate) async fn handle(conn: &mut PgConnection, h: &HandleChange) -> Result<Outcome, ApplyError> {
+    if is_dead(conn, &h.did).await? {
+        return Ok(Outcome::Stale);
+    }
+    let handle = h.handle.as_ref().map(|s| s.replace('\0', "").to_lowercase());
+    if let Some(handle) = &handle {
+        sqlx::query("UPDATE actor SET handle = NULL WHERE handle = $1 AND did <> $2")
+            .bind(handle)
+            .bind(&h.did)
+            .execute(&mut *conn)
+            .await
+            .step("clearing a taken-over handle")?;
+    }
+    sqlx::query(
+        r#"INSERT INTO actor (did, handle, "indexedAt") VALUES ($1, $2, $3)
+           ON CONFLICT (did) DO UPDATE SET handle = excluded.handle,
+             "indexedAt" = excluded."indexedAt""#,
+    )
+    .bind(&h.did)
+    .bind(&handle)
+    .bind(indexed_at(&h.time))
+    .execute(&mut *conn)
+    .await
+    .step("writing handle")?;
+    Ok(Outcome::Applied)
+}
+
+/// A `sync` event: records the commit; the repo needs a fresh backfill when it is newer than
+/// what was indexed.
+pub(crate) async fn sync(
+    conn: &mut PgConnection,
+    m: &CommitMarker,
+    touched: &mut Touched,
+) -> Result<Outcome, ApplyError> {
+    if is_dead(conn, &m.did).await? {
+        return Ok(Outcome::Stale);
+    }
+    let indexed: Option<(Option<String>,)> =
+        sqlx::query_as(r#"SELECT "repoRev" FROM actor_sync WHERE did = $1"#)
+            .bind(&m.did)
+            .fetch_optional(&mut *conn)
+            .await
+            .step("reading actor_sync")?;
+    let newer = match indexed.and_then(|(rev,)| rev) {
+        Some(rev) => m.rev > rev,
+        None => true,
+    };
+    touched.actor(&m.did, &m.time);
+    touched.commit(&m.did, &m.rev, &m.commit);
+    Ok(if newer {
+        Outcome::NeedsResync
+    } else {
+        Outcome::Unchanged
+    })
+}
+
+/// A `repo` event: the backfill of the repo reached this commit.
+pub(crate) fn repo(m: &CommitMarker, touched: &mut Touched) -> Outcome {
+    touched.actor(&m.did, &m.time);
+    touched.commit(&m.did, &m.rev, &m.commit);
+    Outcome::Applied
+}
+
+/// Writes the `actor` rows and `actor_sync` commits the batch saw (never for deleted accounts).
+pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result<(), ApplyError> {
+    if !touched.actors.is_empty() {
+        sqlx::query(
+            r#"INSERT INTO actor (did, "indexedAt")
+               SELECT d, t FROM unnest($1::text[], $2::text[]) AS x(d, t)
+               WHERE NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d)
+               ORDER BY d
+               ON CONFLICT (did) DO NOTHING"#,
+        )
+        .bind(touched.actors.keys().cloned().collect::<Vec<_>>())
+        .bind(
+            touched
+                .actors
+                .values()
+                .map(|t| indexed_at(t))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *conn)
+        .await
+        .step("writing actor rows")?;
+    }
+    if !touched.syncs.is_empty() {
+        sqlx::query(
+            r#"INSERT INTO actor_sync (did, "commitCid", "repoRev")
+               SELECT d, c, r FROM unnest($1::text[], $2::text[], $3::text[]) AS x(d, c, r)
+               WHERE NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d)
+               ORDER BY d
+               ON CONFLICT (did) DO UPDATE SET "commitCid" = excluded."commitCid",
+                 "repoRev" = excluded."repoRev"
+               WHERE actor_sync."repoRev" IS NULL OR actor_sync."repoRev" < excluded."repoRev""#,
+        )
+        .bind(touched.syncs.keys().cloned().collect::<Vec<_>>())
+        .bind(touched.syncs.values().map(|(_, c)| c.clone()).collect::<Vec<_>>())
+        .bind(touched.syncs.values().map(|(r, _)| r.clone()).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await
+        .step("moving actor_sync forward")?;
+    }
+    Ok(())
+}

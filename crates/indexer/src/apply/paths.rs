@@ -1,0 +1,369 @@
+//! Record writes and deletes of one round: the rev guard, `record` rows, tombstones, typed rows,
+//! duplicates and their promotion, and notifications.
+//!
+//! The guard is decided in Rust from the stored state read at the start of the round; that read
+//! cannot go stale, because the batch holds its DIDs' advisory locks (every writer of a DID's
+//! rows takes them first) and a round holds each path once.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::PgConnection;
+use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
+
+use super::error::{ApplyError, Step};
+use super::remove::{collection_of, remove};
+use super::touched::Touched;
+use super::{Outcome, indexed_at, insert, notify};
+use crate::records::{Rows, Source, map_record, without_nul};
+
+/// Collections whose second record for the same subject is a duplicate.
+const DEDUPLICATED: [&str; 4] = [
+    "app.bsky.feed.like",
+    "app.bsky.feed.repost",
+    "app.bsky.graph.follow",
+    "app.bsky.graph.block",
+];
+
+/// A write or delete of the round, with its index in the batch.
+pub(crate) enum PathOp<'a> {
+    /// A create or update.
+    Write(usize, &'a RecordWrite),
+    /// A delete.
+    Delete(usize, &'a RecordDelete),
+}
+
+impl PathOp<'_> {
+    /// The op for a batch change, if it is a record event.
+    pub(crate) fn of(i: usize, event: &StreamEvent) -> Option<PathOp<'_>> {
+        match event {
+            StreamEvent::Create(w) | StreamEvent::Update(w) => Some(PathOp::Write(i, w)),
+            StreamEvent::Delete(d) => Some(PathOp::Delete(i, d)),
+            _ => None,
+        }
+    }
+
+    fn uri(&self) -> String {
+        let (did, collection, rkey) = match self {
+            PathOp::Write(_, w) => (&w.did, &w.collection, &w.rkey),
+            PathOp::Delete(_, d) => (&d.did, &d.collection, &d.rkey),
+        };
+        format!("at://{did}/{collection}/{rkey}")
+    }
+
+    fn did(&self) -> &str {
+        match self {
+            PathOp::Write(_, w) => &w.did,
+            PathOp::Delete(_, d) => &d.did,
+        }
+    }
+}
+
+/// What is stored for a path.
+#[derive(Default)]
+struct Stored {
+    /// `record.rev` and `record.cid`, when a record row exists.
+    record: Option<(String, String)>,
+    /// The tombstone's rev, when the path was deleted.
+    tombstone: Option<String>,
+}
+
+/// Applies the record ops of one round, filling in their outcomes.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    ops: &[PathOp<'_>],
+    outcomes: &mut [Outcome],
+    touched: &mut Touched,
+) -> Result<(), ApplyError> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let uris: Vec<String> = ops.iter().map(PathOp::uri).collect();
+    let stored = read_stored(conn, &uris).await?;
+    let dids: Vec<String> = ops.iter().map(|o| o.did().to_owned()).collect();
+    let dead: HashSet<String> = sqlx::query_as::<_, (String,)>(
+        "SELECT did FROM actor_tombstone WHERE did = ANY($1)",
+    )
+    .bind(&dids)
+    .fetch_all(&mut *conn)
+    .await
+    .step("reading account tombstones")?
+    .into_iter()
+    .map(|(d,)| d)
+    .collect();
+
+    // Decide each op; collect what to remove, delete and write.
+    let mut to_remove: Vec<String> = Vec::new();
+    let mut deleted: Vec<(String, &RecordDelete)> = Vec::new();
+    let mut writes: Vec<(usize, String, &RecordWrite)> = Vec::new();
+    for (op, uri) in ops.iter().zip(uris) {
+        let s = stored.get(&uri);
+        let record = s.and_then(|s| s.record.as_ref());
+        let tomb = s.and_then(|s| s.tombstone.as_deref());
+        match op {
+            PathOp::Write(i, w) => {
+                touched_commit(touched, w.seq, &w.did, &w.rev, &w.commit);
+                let outcome = if dead.contains(&w.did)
+                    || tomb.is_some_and(|t| t >= w.rev.as_str())
+                    || record.is_some_and(|(rev, _)| rev.as_str() > w.rev.as_str())
+                {
+                    Outcome::Stale
+                } else if record.is_some_and(|(rev, cid)| *rev == w.rev && *cid == w.cid) {
+                    Outcome::Unchanged
+                } else {
+                    if record.is_some() {
+                        to_remove.push(uri.clone());
+                    }
+                    writes.push((*i, uri, w));
+                    Outcome::Applied
+                };
+                set(outcomes, *i, outcome);
+            }
+            PathOp::Delete(i, d) => {
+                touched_commit(touched, d.seq, &d.did, &d.rev, &d.commit);
+                let outcome = if dead.contains(&d.did)
+                    || record.is_some_and(|(rev, _)| rev.as_str() > d.rev.as_str())
+                {
+                    Outcome::Stale
+                } else if record.is_none() && tomb.is_some_and(|t| t >= d.rev.as_str()) {
+                    Outcome::Unchanged
+                } else {
+                    if record.is_some() {
+                        to_remove.push(uri.clone());
+                    }
+                    deleted.push((uri, d));
+                    Outcome::Applied
+                };
+                set(outcomes, *i, outcome);
+            }
+        }
+    }
+    for op in ops {
+        if let PathOp::Write(_, w) = op
+            && !dead.contains(&w.did)
+        {
+            touched.actor(&w.did, &w.time);
+        } else if let PathOp::Delete(_, d) = op
+            && !dead.contains(&d.did)
+        {
+            touched.actor(&d.did, &d.time);
+        }
+    }
+
+    remove(conn, &to_remove, touched).await?;
+    let promoted = apply_deletes(conn, &deleted).await?;
+    write_records(conn, &writes).await?;
+
+    // Map and insert typed rows: the writes, then the promoted duplicates.
+    let mut mapped: Vec<(Rows, bool)> = Vec::new();
+    for (i, uri, w) in &writes {
+        let time = indexed_at(&w.time);
+        let source = Source {
+            did: &w.did,
+            collection: &w.collection,
+            rkey: &w.rkey,
+            cid: &w.cid,
+            indexed_at: &time,
+        };
+        match map_record(&source, &w.record) {
+            Ok(rows) => mapped.push((rows, w.seq != BACKFILL_SEQ && w.seq >= 0)),
+            Err(invalid) => {
+                metrics::counter!("indexer_invalid_records_total", "reason" => invalid.reason.as_str())
+                    .increment(1);
+                tracing::debug!(uri, %invalid, "record stored without typed rows");
+                set(outcomes, *i, Outcome::Invalid(invalid));
+            }
+        }
+    }
+    mapped.extend(promoted.into_iter().map(|rows| (rows, false)));
+    let all: Vec<&Rows> = mapped.iter().map(|(r, _)| r).collect();
+    let inserted = insert::insert(conn, &all, touched).await?;
+    let notifs: Vec<notify::Notif> = mapped
+        .iter()
+        .filter(|(rows, live)| *live && uri_of(rows).is_some_and(|u| inserted.contains(u)))
+        .flat_map(|(rows, _)| notify::for_insert(rows))
+        .collect();
+    notify::insert(conn, &notifs).await
+}
+
+fn set(outcomes: &mut [Outcome], i: usize, outcome: Outcome) {
+    if let Some(slot) = outcomes.get_mut(i) {
+        *slot = outcome;
+    }
+}
+
+/// Live commits move `actor_sync` forward; backfill events do not (the `repo` event does).
+fn touched_commit(touched: &mut Touched, seq: i64, did: &str, rev: &str, commit: &str) {
+    if seq >= 0 {
+        touched.commit(did, rev, commit);
+    }
+}
+
+/// The main row's URI of mapped rows.
+fn uri_of(rows: &Rows) -> Option<&str> {
+    Some(match rows {
+        Rows::Post(p) => &p.post.uri,
+        Rows::Like(l) => &l.uri,
+        Rows::Repost(r) => &r.repost.uri,
+        Rows::Follow(f) | Rows::Block(f) => &f.uri,
+        _ => return None,
+    })
+}
+
+async fn read_stored(
+    conn: &mut PgConnection,
+    uris: &[String],
+) -> Result<HashMap<String, Stored>, ApplyError> {
+    let mut stored: HashMap<String, Stored> = HashMap::new();
+    let records: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT uri, rev, cid FROM record WHERE uri = ANY($1)")
+            .bind(uris)
+            .fetch_all(&mut *conn)
+            .await
+            .step("reading record revs")?;
+    for (uri, rev, cid) in records {
+        stored.entry(uri).or_default().record = Some((rev, cid));
+    }
+    let tombs: Vec<(String, String)> =
+        sqlx::query_as("SELECT uri, rev FROM record_tombstone WHERE uri = ANY($1)")
+            .bind(uris)
+            .fetch_all(&mut *conn)
+            .await
+            .step("reading tombstones")?;
+    for (uri, rev) in tombs {
+        stored.entry(uri).or_default().tombstone = Some(rev);
+    }
+    Ok(stored)
+}
+
+/// Deletes `record` rows, raises tombstones, drops notifications, and promotes the oldest
+/// duplicate of each deleted original; returns the promoted records' rows.
+async fn apply_deletes(
+    conn: &mut PgConnection,
+    deleted: &[(String, &RecordDelete)],
+) -> Result<Vec<Rows>, ApplyError> {
+    if deleted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let uris: Vec<String> = deleted.iter().map(|(u, _)| u.clone()).collect();
+    sqlx::query("DELETE FROM record WHERE uri = ANY($1)")
+        .bind(&uris)
+        .execute(&mut *conn)
+        .await
+        .step("deleting record rows")?;
+    sqlx::query(
+        r#"INSERT INTO record_tombstone (uri, did, rev, "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT (uri) DO UPDATE SET rev = excluded.rev, "indexedAt" = excluded."indexedAt"
+           WHERE record_tombstone.rev < excluded.rev"#,
+    )
+    .bind(&uris)
+    .bind(deleted.iter().map(|(_, d)| d.did.clone()).collect::<Vec<_>>())
+    .bind(deleted.iter().map(|(_, d)| d.rev.clone()).collect::<Vec<_>>())
+    .bind(deleted.iter().map(|(_, d)| indexed_at(&d.time)).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .step("writing tombstones")?;
+    notify::delete(conn, &uris).await?;
+
+    let originals: Vec<String> = uris
+        .iter()
+        .filter(|u| collection_of(u).is_some_and(|c| DEDUPLICATED.contains(&c)))
+        .cloned()
+        .collect();
+    if originals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let candidates: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        r#"SELECT DISTINCT ON (d."duplicateOf") d."duplicateOf", d.uri, r.cid, r.json,
+             r."indexedAt"
+           FROM duplicate_record d JOIN record r ON r.uri = d.uri
+           WHERE d."duplicateOf" = ANY($1)
+           ORDER BY d."duplicateOf", d."indexedAt", d.uri"#,
+    )
+    .bind(&originals)
+    .fetch_all(&mut *conn)
+    .await
+    .step("finding duplicates to promote")?;
+    let mut promoted = Vec::new();
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    for (original, uri, cid, json, at) in candidates {
+        let Some(rows) = promoted_rows(&uri, &cid, &json, &at) else {
+            continue;
+        };
+        promoted.push(rows);
+        old.push(original);
+        new.push(uri);
+    }
+    if !new.is_empty() {
+        sqlx::query("DELETE FROM duplicate_record WHERE uri = ANY($1)")
+            .bind(&new)
+            .execute(&mut *conn)
+            .await
+            .step("promoting duplicates")?;
+        // The remaining duplicates now duplicate the promoted record.
+        sqlx::query(
+            r#"UPDATE duplicate_record d SET "duplicateOf" = p.new
+               FROM unnest($1::text[], $2::text[]) AS p(old, new)
+               WHERE d."duplicateOf" = p.old"#,
+        )
+        .bind(&old)
+        .bind(&new)
+        .execute(&mut *conn)
+        .await
+        .step("re-pointing duplicates")?;
+    }
+    Ok(promoted)
+}
+
+/// The typed rows of a stored duplicate, or `None` if its stored JSON no longer maps.
+fn promoted_rows(uri: &str, cid: &str, json: &str, indexed_at: &str) -> Option<Rows> {
+    let mut parts = uri.strip_prefix("at://")?.splitn(3, '/');
+    let (did, collection, rkey) = (parts.next()?, parts.next()?, parts.next()?);
+    let record: serde_json::Value = serde_json::from_str(json).ok()?;
+    let source = Source {
+        did,
+        collection,
+        rkey,
+        cid,
+        indexed_at,
+    };
+    map_record(&source, &record).ok()
+}
+
+/// Upserts the `record` rows of applied writes and drops their tombstones.
+async fn write_records(
+    conn: &mut PgConnection,
+    writes: &[(usize, String, &RecordWrite)],
+) -> Result<(), ApplyError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let uris: Vec<String> = writes.iter().map(|(_, u, _)| u.clone()).collect();
+    let json: Vec<String> = writes
+        .iter()
+        .map(|(_, _, w)| without_nul(&w.record).to_string())
+        .collect();
+    sqlx::query(
+        r#"INSERT INTO record (uri, cid, did, json, "indexedAt", rev)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[])
+           ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, json = excluded.json,
+             "indexedAt" = excluded."indexedAt", rev = excluded.rev"#,
+    )
+    .bind(&uris)
+    .bind(writes.iter().map(|(_, _, w)| w.cid.clone()).collect::<Vec<_>>())
+    .bind(writes.iter().map(|(_, _, w)| w.did.clone()).collect::<Vec<_>>())
+    .bind(&json)
+    .bind(writes.iter().map(|(_, _, w)| indexed_at(&w.time)).collect::<Vec<_>>())
+    .bind(writes.iter().map(|(_, _, w)| w.rev.clone()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .step("writing record rows")?;
+    sqlx::query("DELETE FROM record_tombstone WHERE uri = ANY($1)")
+        .bind(&uris)
+        .execute(&mut *conn)
+        .await
+        .step("dropping superseded tombstones")?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! `ingester`: see the library documentation.
+
+fn main() {}

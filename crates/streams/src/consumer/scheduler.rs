@@ -1,0 +1,342 @@
+//! The scheduler: runs handler calls under a concurrency limit, keeps per-key order, retries and
+//! dead-letters (contract rules 4 to 7).
+//!
+//! Entries are handed out as soon as a handler slot is free, in batches of up to `batch_size` from a
+//! FIFO of ready entries, so a slow call holds up only its own batch. An entry whose partition key
+//! (a DID) already has an entry in work waits behind it: one entry per key is in work at a time, in
+//! stream order, including while it waits for a retry. Outcomes go to the acker; an entry is
+//! acknowledged only when its handler says Done, or after it was dead-lettered.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::mpsc;
+use tokio::task::{Id, JoinError, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::acker::{DeadLetter, Finish};
+use super::commands;
+use super::delivery::{Delivery, Outcome};
+use super::held::Held;
+use super::options::ConsumerOptions;
+use super::{Handler, PartitionFn};
+use crate::error::{Result, StreamsError};
+
+/// An entry in the scheduler, with its partition key.
+struct Item {
+    delivery: Delivery,
+    key: Option<String>,
+}
+
+/// What a retry task hands back: the item, and its fresh delivery (`None`: no longer pending).
+type RetryResult = (Item, Result<Option<Delivery>>);
+
+pub(crate) struct Scheduler<H> {
+    handler: Arc<H>,
+    options: Arc<ConsumerOptions>,
+    partition: Option<PartitionFn>,
+    held: Arc<Held>,
+    acks: mpsc::Sender<Finish>,
+    conn: ConnectionManager,
+    ready: VecDeque<Item>,
+    /// Keys with an entry in work, and the entries waiting behind it.
+    active: HashMap<String, VecDeque<Item>>,
+    running: JoinSet<Vec<Outcome>>,
+    batches: HashMap<Id, Vec<Item>>,
+    retries: JoinSet<RetryResult>,
+}
+
+impl<H: Handler> Scheduler<H> {
+    pub(crate) fn new(
+        handler: Arc<H>,
+        options: Arc<ConsumerOptions>,
+        partition: Option<PartitionFn>,
+        held: Arc<Held>,
+        acks: mpsc::Sender<Finish>,
+        conn: ConnectionManager,
+    ) -> Self {
+        Self {
+            handler,
+            options,
+            partition,
+            held,
+            acks,
+            conn,
+            ready: VecDeque::new(),
+            active: HashMap::new(),
+            running: JoinSet::new(),
+            batches: HashMap::new(),
+            retries: JoinSet::new(),
+        }
+    }
+
+    /// Runs until the reader is done or `stop` fires, then finishes the handler calls in flight.
+    /// Entries not started stay pending in Redis for the next run.
+    pub(crate) async fn run(
+        mut self,
+        mut entries: mpsc::Receiver<Vec<Delivery>>,
+        stop: CancellationToken,
+    ) -> Result<()> {
+        let mut reader_open = true;
+        loop {
+            let stopping = !reader_open || stop.is_cancelled();
+            if stopping {
+                if self.running.is_empty() {
+                    break;
+                }
+            } else {
+                self.dispatch();
+            }
+            tokio::select! {
+                Some(joined) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    self.on_batch_done(joined, stopping).await?;
+                }
+                Some(joined) = self.retries.join_next(), if !self.retries.is_empty() && !stopping => {
+                    self.on_retry_ready(joined)?;
+                }
+                msg = entries.recv(), if !stopping => match msg {
+                    Some(batch) => self.ingest(batch).await?,
+                    None => reader_open = false,
+                },
+                () = stop.cancelled(), if !stopping => {}
+                else => break,
+            }
+        }
+        self.retries.abort_all();
+        Ok(())
+    }
+
+    async fn ingest(&mut self, batch: Vec<Delivery>) -> Result<()> {
+        for delivery in batch {
+            if delivery.is_gone() {
+                let reason = "entry was deleted from the stream while pending".to_owned();
+                self.finish(&delivery, Some(reason)).await?;
+                continue;
+            }
+            if delivery.deliveries() > self.options.max_deliveries {
+                let reason = format!(
+                    "delivered {} times without being handled (limit {}); its consumer died or timed out",
+                    delivery.deliveries(),
+                    self.options.max_deliveries
+                );
+                self.finish(&delivery, Some(reason)).await?;
+                continue;
+            }
+            let key = self.partition.as_ref().and_then(|f| f(&delivery));
+            let item = Item { delivery, key };
+            match &item.key {
+                Some(key) => match self.active.get_mut(key) {
+                    Some(waiting) => waiting.push_back(item),
+                    None => {
+                        self.active.insert(key.clone(), VecDeque::new());
+                        self.ready.push_back(item);
+                    }
+                },
+                None => self.ready.push_back(item),
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self) {
+        while self.running.len() < self.options.concurrency && !self.ready.is_empty() {
+            let n = self.options.batch_size.min(self.ready.len());
+            let items: Vec<Item> = self.ready.drain(..n).collect();
+            let batch: Vec<Delivery> = items.iter().map(|i| i.delivery.clone()).collect();
+            let handler = self.handler.clone();
+            let task = self
+                .running
+                .spawn(async move { handler.handle(batch).await });
+            self.batches.insert(task.id(), items);
+        }
+    }
+
+    async fn on_batch_done(
+        &mut self,
+        joined: std::result::Result<(Id, Vec<Outcome>), JoinError>,
+        stopping: bool,
+    ) -> Result<()> {
+        let (id, outcomes) = match joined {
+            Ok((id, outcomes)) => (id, Ok(outcomes)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some(items) = self.batches.remove(&id) else {
+            return Ok(());
+        };
+        let outcomes = match outcomes {
+            Ok(o) if o.len() == items.len() => o,
+            Ok(o) => {
+                let reason = format!(
+                    "handler returned {} outcomes for {} entries",
+                    o.len(),
+                    items.len()
+                );
+                tracing::error!("{reason}");
+                vec![Outcome::Retry(reason); items.len()]
+            }
+            Err(e) => {
+                let reason = if e.is_panic() {
+                    "handler panicked".to_owned()
+                } else {
+                    "handler task was cancelled".to_owned()
+                };
+                tracing::error!(error = %e, "{reason}");
+                vec![Outcome::Retry(reason); items.len()]
+            }
+        };
+        for (item, outcome) in items.into_iter().zip(outcomes) {
+            self.settle(item, outcome, stopping).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle(&mut self, item: Item, outcome: Outcome, stopping: bool) -> Result<()> {
+        let stream = item.delivery.stream().to_owned();
+        let kind = match &outcome {
+            Outcome::Done => "done",
+            Outcome::Retry(_) => "retry",
+            Outcome::DeadLetter(_) => "dead_letter",
+        };
+        metrics::counter!("streams_entries_handled_total", "stream" => stream.clone(), "outcome" => kind)
+            .increment(1);
+        match outcome {
+            Outcome::Done => self.finish(&item.delivery, None).await?,
+            Outcome::DeadLetter(reason) => self.finish(&item.delivery, Some(reason)).await?,
+            Outcome::Retry(reason) if item.delivery.deliveries() >= self.options.max_deliveries => {
+                let reason = format!(
+                    "failed on delivery {} of {}: {reason}",
+                    item.delivery.deliveries(),
+                    self.options.max_deliveries
+                );
+                self.finish(&item.delivery, Some(reason)).await?;
+            }
+            Outcome::Retry(reason) => {
+                if stopping {
+                    // Left pending: the next run re-reads it (and counts the delivery).
+                    return Ok(());
+                }
+                tracing::debug!(
+                    stream,
+                    id = item.delivery.id(),
+                    deliveries = item.delivery.deliveries(),
+                    reason,
+                    "entry failed; will retry"
+                );
+                metrics::counter!("streams_entries_retried_total", "stream" => stream).increment(1);
+                self.schedule_retry(item);
+                return Ok(());
+            }
+        }
+        self.release_key(item.key);
+        Ok(())
+    }
+
+    fn schedule_retry(&mut self, item: Item) {
+        let delay = self.options.retry_backoff(item.delivery.deliveries());
+        let mut conn = self.conn.clone();
+        let options = self.options.clone();
+        self.retries.spawn(async move {
+            tokio::time::sleep(delay).await;
+            let fresh = reclaim(&mut conn, &options, &item.delivery).await;
+            (item, fresh)
+        });
+    }
+
+    fn on_retry_ready(
+        &mut self,
+        joined: std::result::Result<RetryResult, JoinError>,
+    ) -> Result<()> {
+        let (item, fresh) = joined.map_err(|e| StreamsError::Task {
+            task: "retry",
+            detail: e.to_string(),
+        })?;
+        match fresh {
+            Ok(Some(delivery)) => {
+                // The key stayed active, so entries of the same key still wait behind this one.
+                self.ready.push_back(Item {
+                    delivery,
+                    key: item.key,
+                });
+            }
+            Ok(None) => {
+                tracing::info!(
+                    stream = item.delivery.stream(),
+                    id = item.delivery.id(),
+                    "entry no longer pending here (claimed or acknowledged elsewhere)"
+                );
+                self.held
+                    .release(item.delivery.stream_arc(), item.delivery.id_arc());
+                self.release_key(item.key);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-claim an entry for retry; trying later");
+                self.schedule_retry(item);
+            }
+        }
+        Ok(())
+    }
+
+    fn release_key(&mut self, key: Option<String>) {
+        let Some(key) = key else { return };
+        if let Some(waiting) = self.active.get_mut(&key) {
+            match waiting.pop_front() {
+                Some(next) => self.ready.push_back(next),
+                None => {
+                    self.active.remove(&key);
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self, delivery: &Delivery, dead_letter: Option<String>) -> Result<()> {
+        let finish = Finish {
+            stream: delivery.stream_arc().clone(),
+            id: delivery.id_arc().clone(),
+            dead_letter: dead_letter.map(|reason| DeadLetter {
+                reason,
+                attempts: delivery.deliveries(),
+                fields: delivery.fields_arc().clone(),
+            }),
+        };
+        self.acks
+            .send(finish)
+            .await
+            .map_err(|_| StreamsError::Task {
+                task: "acker",
+                detail: "stopped accepting acknowledgements".to_owned(),
+            })
+    }
+}
+
+/// Claims an entry back for its next delivery: fresh data and the delivery count from Redis.
+async fn reclaim(
+    conn: &mut ConnectionManager,
+    options: &ConsumerOptions,
+    delivery: &Delivery,
+) -> Result<Option<Delivery>> {
+    let stream = delivery.stream();
+    let entries = commands::claim_for_retry(
+        conn,
+        stream,
+        &options.group,
+        &options.consumer,
+        delivery.id(),
+    )
+    .await?;
+    let Some(entry) = entries.into_iter().find(|e| e.id == delivery.id()) else {
+        return Ok(None);
+    };
+    let counts = commands::delivery_counts(conn, stream, &options.group, &[delivery.id()]).await?;
+    let count = counts
+        .into_iter()
+        .next()
+        .flatten()
+        .unwrap_or(delivery.deliveries() + 1);
+    Ok(Some(Delivery::new(
+        delivery.stream_arc().clone(),
+        delivery.id_arc().clone(),
+        entry.fields,
+        count,
+    )))
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the xrpc integration tests: the shared fixtures folder, small axum servers
+//! on ephemeral 127.0.0.1 ports, and clients configured for them.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use url::Url;
+use xrpc::{ClientConfig, XrpcClient};
+
+/// The shared folder: `SHARED_DIR`, or the first ancestor holding `shared/contract.md`.
+pub fn shared_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SHARED_DIR") {
+        return PathBuf::from(dir);
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("shared"))
+        .find(|dir| dir.join("contract.md").is_file())
+        .unwrap_or_else(|| panic!("no shared/contract.md above {}", manifest.display()))
+}
+
+/// A JSON fixture from `fixtures/realpds/`.
+pub fn realpds_json(name: &str) -> serde_json::Value {
+    let path = shared_dir().join("fixtures/realpds").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Serves `router` on an ephemeral port; returns its base URL (`http://127.0.0.1:PORT`).
+pub async fn serve(router: Router) -> Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Url::parse(&format!("http://{addr}")).expect("url")
+}
+
+/// Client settings for local test servers: private hosts allowed, short timeouts.
+pub fn test_config() -> ClientConfig {
+    ClientConfig {
+        allow_private_hosts: true,
+        read_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+        ..ClientConfig::default()
+    }
+}
+
+/// A client for local test servers.
+pub fn test_client() -> XrpcClient {
+    XrpcClient::new(test_config()).expect("client")
+}

@@ -1,0 +1,134 @@
+//! Rule 8 against a real Redis: with two groups on a stream, trimming removes only what both have
+//! acknowledged.
+
+mod streams_support;
+
+use redis::aio::MultiplexedConnection;
+use streams::trim::trim_stream;
+use streams_support::{conn, entries, produce, redis};
+
+async fn read(c: &mut MultiplexedConnection, group: &str, count: usize) -> Vec<String> {
+    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("c")
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg("s")
+        .arg(">")
+        .query_async(c)
+        .await
+        .unwrap();
+    reply
+        .keys
+        .into_iter()
+        .flat_map(|k| k.ids)
+        .map(|e| e.id)
+        .collect()
+}
+
+async fn ack(c: &mut MultiplexedConnection, group: &str, ids: &[String]) {
+    let _: u64 = redis::cmd("XACK")
+        .arg("s")
+        .arg(group)
+        .arg(ids)
+        .query_async(c)
+        .await
+        .unwrap();
+}
+
+async fn first_id(c: &mut MultiplexedConnection) -> String {
+    entries(c, "s")
+        .await
+        .first()
+        .map(|(id, _)| id.clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn trimming_never_removes_what_a_group_has_not_acknowledged() {
+    let (_server, client) = redis().await;
+    let mut c = conn(&client).await;
+    let payloads: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let ids = produce(&client, "s", &payloads).await;
+    let mut cm = streams::connection::command_connection(&client)
+        .await
+        .unwrap();
+
+    // No group: nobody has said what they need, so nothing goes.
+    let report = trim_stream(&mut cm, "s", true).await.unwrap();
+    assert_eq!(report.removed, 0);
+
+    for g in ["a", "b"] {
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg("s")
+            .arg(g)
+            .arg("0")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+    // Group a has everything acknowledged; group b got 600, acknowledged the first 300 but not #50.
+    let a = read(&mut c, "a", 1000).await;
+    ack(&mut c, "a", &a).await;
+    let b = read(&mut c, "b", 600).await;
+    let mut acked: Vec<String> = b[..300].to_vec();
+    acked.remove(50);
+    ack(&mut c, "b", &acked).await;
+
+    let report = trim_stream(&mut cm, "s", true).await.unwrap();
+    assert_eq!(report.removed, 50);
+    assert_eq!(
+        first_id(&mut c).await,
+        ids[50],
+        "b's oldest pending entry stays"
+    );
+
+    ack(&mut c, "b", &b[50..51]).await;
+    let report = trim_stream(&mut cm, "s", true).await.unwrap();
+    assert_eq!(report.removed, 250);
+    assert_eq!(first_id(&mut c).await, ids[300]);
+
+    ack(&mut c, "b", &b[300..]).await;
+    let report = trim_stream(&mut cm, "s", true).await.unwrap();
+    assert_eq!(report.removed, 300);
+    assert_eq!(
+        first_id(&mut c).await,
+        ids[600],
+        "entries b was never given stay"
+    );
+
+    // A group ahead of its stream (to be healed) blocks trimming rather than emptying the stream.
+    let _: () = redis::cmd("XGROUP")
+        .arg("SETID")
+        .arg("s")
+        .arg("a")
+        .arg("99999999999999-0")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let rest = read(&mut c, "b", 1000).await;
+    ack(&mut c, "b", &rest).await;
+    let report = trim_stream(&mut cm, "s", false).await.unwrap();
+    assert_eq!(report.blocked_by.as_deref(), Some("a"));
+    assert_eq!(entries(&mut c, "s").await.len(), 400);
+
+    // Approximate trimming never goes past the bound either.
+    let _: () = redis::cmd("XGROUP")
+        .arg("SETID")
+        .arg("s")
+        .arg("a")
+        .arg(&ids[700])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    trim_stream(&mut cm, "s", false).await.unwrap();
+    let left = entries(&mut c, "s").await;
+    assert!(
+        left.iter().any(|(id, _)| *id == ids[701]),
+        "entry after a's position kept"
+    );
+    assert_eq!(left.last().map(|(id, _)| id.clone()), ids.last().cloned());
+}
