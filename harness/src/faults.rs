@@ -2,7 +2,9 @@
 //!
 //! A [`FaultPlan`] is plain data (serde, so a scenario can live in a JSON or TOML file): a list of
 //! [`FaultRule`]s, each a [`Matcher`] that aims it (host, XRPC method, DID, cursor, frame number),
-//! a [`Fault`] to inflict, and how many times (`times: None` is persistent). The mock servers hold
+//! a [`Fault`] to inflict, and how many times (`times: None` is persistent). Every matching rule
+//! fires, except that only the first one that replaces the answer fires (a status, a 429, a
+//! reset, a dropped stream…); delays, trickles, truncations and stalls compose. The mock servers hold
 //! a [`Faults`] handle, consult it at every request and before every stream frame, and record
 //! what fired so a test can assert that its fault was really exercised.
 //!

@@ -6,4 +6,6 @@
 pub mod faults;
 pub mod mock;
 pub mod network;
+pub mod oracle;
+pub mod script;
 pub mod services;

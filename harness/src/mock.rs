@@ -10,7 +10,7 @@
 //! - [`MockPds`]: `listRepos`, `getRepo`, `resolveHandle`, `subscribeRepos`, rate limits.
 //! - [`MockPlc`]: the PLC directory.
 //! - [`MockWeb`]: did:web documents and handle checks, for any number of host names.
-//! - [`MockLabeler`]: `subscribeLabels`.
+//! - [`MockLabeler`]: a labeler's `subscribeLabels`.
 //! - [`EventLog`]: the sequenced, bounded frames behind every stream.
 
 mod error;

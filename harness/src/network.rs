@@ -22,9 +22,11 @@
 //! - [`text`]: post text with facets (byte offsets over UTF-8).
 //! - [`repo`]: [`GeneratedRepo`] and [`GeneratedRecord`].
 //! - [`model`]: [`Network`] itself.
+//! - [`mock_state`]: the network as the mock servers' states ([`MockStates`], [`Endpoints`]).
 
 pub mod account;
 pub mod identity;
+pub mod mock_state;
 pub mod model;
 pub mod plan;
 pub mod records;
@@ -38,6 +40,7 @@ pub(crate) mod seeds;
 pub use account::{Account, AccountStatus, DidMethod};
 pub use error::NetworkError;
 pub use identity::did_document;
+pub use mock_state::{Endpoints, MockStates};
 pub use model::{Network, StrongRef};
 pub use plan::{RepoPlan, Slot};
 pub use repo::{GeneratedRecord, GeneratedRepo};

@@ -1,6 +1,7 @@
 //! The `indexer` binary's schema commands, as an operator runs them: `check-schema` refuses an
-//! empty database and says how to migrate, `migrate` creates the schema and is idempotent, and
-//! the settings come from the documented environment variables.
+//! empty database and says how to migrate, `migrate` creates the schema and is idempotent, the
+//! run mode refuses an unmigrated database the same way, and the settings come from the
+//! documented environment variables.
 //!
 //! Needs the binary built (`cargo build -p indexer`; `cargo nextest run --workspace` builds it).
 
@@ -68,5 +69,25 @@ async fn a_schema_name_that_needs_quoting_is_rejected_before_connecting() -> any
         "{}",
         text(&out.stderr)
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_run_mode_refuses_an_unmigrated_database_and_says_how_to_migrate() -> anyhow::Result<()>
+{
+    let pg = TestPostgres::start().await?;
+    let url = pg.create_database().await?;
+    let run = tokio::process::Command::new(locate_binary("indexer")?)
+        .env("DATABASE_URL", &url)
+        .env("DB_SCHEMA", "appview")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env_remove("RUST_BACKTRACE")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run).await??;
+    assert!(!out.status.success());
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(said.contains("indexer migrate"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
     Ok(())
 }

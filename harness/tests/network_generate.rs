@@ -80,9 +80,14 @@ async fn every_car_loads_verified_and_yields_its_records() {
             .key
             .public_key();
         assert!(
-            load_repo(&car[..], &account.did, Some(&other), &LoadOptions::default())
-                .await
-                .is_err()
+            load_repo(
+                &car[..],
+                &account.did,
+                Some(&other),
+                &LoadOptions::default()
+            )
+            .await
+            .is_err()
         );
     }
 }
@@ -91,7 +96,9 @@ async fn every_car_loads_verified_and_yields_its_records() {
 fn strong_refs(value: &Value, out: &mut Vec<(String, String)>) {
     match value {
         Value::Object(map) => {
-            if let (Some(Value::String(uri)), Some(Value::String(cid))) = (map.get("uri"), map.get("cid")) {
+            if let (Some(Value::String(uri)), Some(Value::String(cid))) =
+                (map.get("uri"), map.get("cid"))
+            {
                 out.push((uri.clone(), cid.clone()));
             }
             map.values().for_each(|v| strong_refs(v, out));
@@ -116,14 +123,22 @@ fn records_are_lexicon_shaped_and_references_resolve() {
     let mut lists_checked = 0;
     for (did, record) in &records {
         let json = cbor_to_json(&record.bytes).unwrap();
-        assert_eq!(json["$type"], Value::String(record.collection.clone()), "{json}");
+        assert_eq!(
+            json["$type"],
+            Value::String(record.collection.clone()),
+            "{json}"
+        );
         if let Some(created) = json.get("createdAt").and_then(Value::as_str) {
             assert_eq!(normalize_datetime(created).as_deref(), Some(created));
         }
         let mut refs = Vec::new();
         strong_refs(&json, &mut refs);
         for (uri, cid) in refs {
-            assert_eq!(cid_of.get(&uri), Some(&cid), "dangling reference {uri} in {did}");
+            assert_eq!(
+                cid_of.get(&uri),
+                Some(&cid),
+                "dangling reference {uri} in {did}"
+            );
             refs_checked += 1;
         }
         if let Some(list) = json.get("list").and_then(Value::as_str) {
@@ -132,11 +147,18 @@ fn records_are_lexicon_shaped_and_references_resolve() {
         }
         if record.collection == "app.bsky.feed.post" {
             let text = json["text"].as_str().unwrap();
-            for facet in json.get("facets").and_then(Value::as_array).into_iter().flatten() {
+            for facet in json
+                .get("facets")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let start = facet["index"]["byteStart"].as_u64().unwrap() as usize;
                 let end = facet["index"]["byteEnd"].as_u64().unwrap() as usize;
                 let span = text.get(start..end).expect("facet on char boundaries");
-                assert!(span.starts_with('@') || span.starts_with('#') || span.starts_with("https://"));
+                assert!(
+                    span.starts_with('@') || span.starts_with('#') || span.starts_with("https://")
+                );
             }
         }
     }
@@ -166,7 +188,10 @@ fn the_mix_is_realistic() {
         }
     }
     let count = |c: &str| by_collection.get(c).copied().unwrap_or(0);
-    assert!(count("app.bsky.feed.like") > count("app.bsky.feed.post"), "{by_collection:?}");
+    assert!(
+        count("app.bsky.feed.like") > count("app.bsky.feed.post"),
+        "{by_collection:?}"
+    );
     assert!(count("app.bsky.feed.post") > count("app.bsky.graph.follow"));
     assert!(count("app.bsky.graph.follow") > count("app.bsky.feed.repost"));
     for c in [
@@ -189,7 +214,10 @@ fn the_mix_is_realistic() {
         "app.bsky.embed.record",
         "app.bsky.embed.recordWithMedia",
     ] {
-        assert!(embeds.get(e).copied().unwrap_or(0) > 0, "no {e}: {embeds:?}");
+        assert!(
+            embeds.get(e).copied().unwrap_or(0) > 0,
+            "no {e}: {embeds:?}"
+        );
     }
     assert!(replies > 0);
     let accounts = network.accounts();

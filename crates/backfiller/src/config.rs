@@ -156,6 +156,8 @@ pub struct Settings {
     pub per_host_queue: usize,
     /// How long a repo over its host's queue waits for room before going to the back.
     pub overflow_wait: Duration,
+    /// How long a repo waits on a host that keeps answering 429 before going to the back.
+    pub park_hold: Duration,
     /// Per-read HTTP timeout.
     pub http_timeout: Duration,
     /// Largest repo accepted.
@@ -195,7 +197,8 @@ impl Settings {
             per_host_concurrency: 4,
             per_host_rps: 10.0,
             per_host_queue: 16,
-            overflow_wait: Duration::from_secs(5),
+            overflow_wait: Duration::from_secs(1),
+            park_hold: Duration::from_secs(60),
             http_timeout: Duration::from_secs(60),
             max_repo_bytes: 2 * 1024 * 1024 * 1024,
             skip_signature_verification: false,

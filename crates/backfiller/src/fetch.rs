@@ -55,7 +55,8 @@ impl Drop for InFlight {
 pub enum FetchOutcome {
     /// Loaded and verified.
     Loaded(Box<Fetched>),
-    /// The host's queue stayed full: send the repo to the back of the stream.
+    /// The host's queue stayed full, or the host kept answering 429 for too long: send the repo
+    /// to the back of the stream.
     Overflow {
         /// The host.
         host: String,
@@ -78,6 +79,7 @@ pub struct Fetcher {
     max_repo_bytes: u64,
     verify_signatures: bool,
     overflow_wait: Duration,
+    park_hold: Duration,
 }
 
 /// How a [`Fetcher`] behaves.
@@ -94,6 +96,9 @@ pub struct FetcherOptions {
     pub verify_signatures: bool,
     /// How long a repo waits for room in its host's queue.
     pub overflow_wait: Duration,
+    /// How long a repo may wait on a host that keeps answering 429 before it goes to the back of
+    /// the stream (a repo pending for ever would pin the stream's trim point).
+    pub park_hold: Duration,
 }
 
 impl Fetcher {
@@ -106,6 +111,9 @@ impl Fetcher {
     ) -> Self {
         let mut load = LoadOptions {
             memory_budget: options.memory_budget,
+            // Real repos keep their nodes far below this (a million records make ~70 MiB); it
+            // bounds hostile ones, per repo in flight, instead of the loader's 256 MiB default.
+            node_memory_budget: options.memory_budget.saturating_mul(2).max(64 << 20),
             spill_dir: options.spill_dir,
             ..LoadOptions::default()
         };
@@ -120,6 +128,7 @@ impl Fetcher {
             max_repo_bytes: options.max_repo_bytes,
             verify_signatures: options.verify_signatures,
             overflow_wait: options.overflow_wait,
+            park_hold: options.park_hold,
         }
     }
 
@@ -194,6 +203,7 @@ impl Fetcher {
     ) -> Result<FetchOutcome, Cancelled> {
         let did = identity.did.as_str();
         let host = ticket.host().to_owned();
+        let admitted = Instant::now();
         loop {
             let request = ticket.request(&self.in_flight, cancel).await?;
             metrics::counter!("backfiller_host_requests_total", "host" => host.clone())
@@ -210,6 +220,9 @@ impl Fetcher {
                     metrics::counter!("backfiller_host_rate_limited_total", "host" => host.clone())
                         .increment(1);
                     ticket.park(rate_limit_wait(&e));
+                    if admitted.elapsed() >= self.park_hold {
+                        return Ok(FetchOutcome::Overflow { host });
+                    }
                     continue;
                 }
                 Err(e) => {

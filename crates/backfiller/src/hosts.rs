@@ -4,8 +4,8 @@
 //! A repo first takes a [`HostTicket`] (a place in its host's bounded queue; when the queue is full
 //! the caller sends the repo to the back of the input stream instead of holding it), then, for each
 //! request, a [`RequestPermit`]: the host is not parked, one of its concurrency slots is free, and
-//! its evenly spaced request slot has come. Requests are spaced `1/rps` apart rather than allowed in
-//! bursts, so no one-second window at the host ever sees more than `rps` of them (plus the edge).
+//! its evenly spaced request slot has come. Requests start a little over `1/rps` apart rather than
+//! in bursts, so no one-second window at the host ever sees more than `rps` of them.
 //! Host state is kept while any repo of the host is held and forgotten after, so the map is
 //! bounded by the repos held.
 
@@ -41,7 +41,7 @@ struct HostState {
     name: String,
     permits: Arc<Semaphore>,
     /// When the next request may start.
-    next_start: Mutex<Instant>,
+    next_start: tokio::sync::Mutex<Instant>,
     /// Until when the host asked us to stay away (429, or `RateLimit-Remaining: 0`).
     parked_until: Mutex<Option<Instant>>,
     held: AtomicUsize,
@@ -73,7 +73,9 @@ impl Hosts {
                 queue: limits.queue.max(1),
                 rps,
             },
-            interval: Duration::from_secs_f64(1.0 / rps),
+            // 2% over 1/rps: a request that reaches the host a little sooner than the previous
+            // one (a pooled connection after a fresh one) must not put rps+1 in its window.
+            interval: Duration::from_secs_f64(1.02 / rps),
             map: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -85,7 +87,7 @@ impl Hosts {
                 Arc::new(HostState {
                     name: host.to_owned(),
                     permits: Arc::new(Semaphore::new(self.limits.concurrency)),
-                    next_start: Mutex::new(Instant::now()),
+                    next_start: tokio::sync::Mutex::new(Instant::now()),
                     parked_until: Mutex::new(None),
                     held: AtomicUsize::new(0),
                     freed: Notify::new(),
@@ -203,18 +205,19 @@ impl HostTicket {
                 () = cancel.cancelled() => return Err(Cancelled),
                 p = global.clone().acquire_owned() => p.map_err(|_| Cancelled)?,
             };
-            let start = {
-                let mut next = lock(&state.next_start);
-                let start = (*next).max(Instant::now());
-                *next = start + self.hosts.interval;
-                start
+            // The pace lock is held across the wait, so each start is measured from the previous
+            // request's real start, never from a schedule a late wake-up has already missed.
+            let mut next = tokio::select! {
+                () = cancel.cancelled() => return Err(Cancelled),
+                next = state.next_start.lock() => next,
             };
             tokio::select! {
                 () = cancel.cancelled() => return Err(Cancelled),
-                () = tokio::time::sleep_until(start) => {}
+                () = tokio::time::sleep_until(*next) => {}
             }
-            // Parked while we waited for our slot: the slot is lost, which only slows us down.
+            // Parked while we waited for our turn: wait again.
             if parked_for(state).is_none() {
+                *next = Instant::now() + self.hosts.interval;
                 return Ok(RequestPermit { host, global });
             }
         }
@@ -303,7 +306,10 @@ mod tests {
             drop(p);
         }
         // Paused time: the spacing is exact.
-        assert_eq!(starts[4] - starts[0], Duration::from_millis(400));
+        assert_eq!(
+            starts[4] - starts[0],
+            Duration::from_secs_f64(4.0 * 1.02 / 10.0)
+        );
         t.park(Duration::from_secs(3));
         assert!(t.parked_for().is_some());
         let before = Instant::now();

@@ -14,6 +14,9 @@ use crate::handler::{Backfiller, Tally};
 use crate::hosts::{HostLimits, Hosts};
 use crate::requeue::Requeuer;
 
+/// How often the input stream is trimmed below what the group still needs.
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Why the backfiller could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -29,6 +32,7 @@ pub enum RunError {
 pub struct Service {
     consumer: Consumer<Backfiller>,
     tally: Arc<Tally>,
+    trim: (redis::aio::ConnectionManager, String),
 }
 
 impl Service {
@@ -63,6 +67,7 @@ impl Service {
                 spill_dir: settings.spill_dir.clone(),
                 verify_signatures: !settings.skip_signature_verification,
                 overflow_wait: settings.overflow_wait,
+                park_hold: settings.park_hold,
             },
         );
         let conn = streams::connection::command_connection(&redis).await?;
@@ -75,12 +80,16 @@ impl Service {
             cancel.clone(),
         );
         let emitter = Emitter::new(producer, &settings.output_stream, settings.emit_chunk);
-        let requeuer = Requeuer::new(conn, &settings.group);
+        let requeuer = Requeuer::new(conn.clone(), &settings.group);
         let handler = Backfiller::new(fetcher, emitter, requeuer, cancel, settings.max_deliveries);
         let tally = handler.tally();
         let consumer = Consumer::new(redis, consumer_options(settings), handler)
             .with_partition(streams::consumer::did_partition);
-        Ok(Self { consumer, tally })
+        Ok(Self {
+            consumer,
+            tally,
+            trim: (conn, settings.input_stream.clone()),
+        })
     }
 
     /// What happened to entries so far.
@@ -88,9 +97,24 @@ impl Service {
         self.tally.clone()
     }
 
-    /// Runs until `cancel` fires (then drains and returns `Ok`) or a task fails.
+    /// Runs until `cancel` fires (then drains and returns `Ok`) or a task fails. The input
+    /// stream is trimmed meanwhile: repos sent to the back of it add entries.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), RunError> {
-        self.consumer.run(cancel).await?;
+        let (conn, stream) = self.trim;
+        let trimmer_stop = CancellationToken::new();
+        let trimmer = tokio::spawn(streams::trim::run_trimmer(
+            conn,
+            vec![stream],
+            TRIM_INTERVAL,
+            trimmer_stop.clone(),
+        ));
+        let result = self.consumer.run(cancel).await;
+        trimmer_stop.cancel();
+        // The trimmer only logs its failures; a panic in it is not worth failing a clean stop.
+        if let Err(e) = trimmer.await {
+            tracing::warn!(error = %e, "input trimmer ended abnormally");
+        }
+        result?;
         Ok(())
     }
 }

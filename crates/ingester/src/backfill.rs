@@ -5,13 +5,17 @@
 //! the end its key holds `!ingester-done`; the ingester re-reads the key every
 //! `INGESTER_BACKFILL_RECHECK_SECS` and lists again when an operator resets (or deletes) it.
 
+mod hosts;
 mod isolate;
 mod lister;
+mod run;
 
 use std::time::Duration;
 
+pub use hosts::{list_hosts, pds_host};
 pub use isolate::{IsolateOptions, Isolator, PageSource, Step, XrpcPages};
 pub use lister::{HostLister, ListError, Pass, SkippedCursor, skipped_key};
+pub use run::{BackfillContext, run_host, run_hosts_of};
 
 /// How the backfill listing runs.
 #[derive(Debug, Clone)]

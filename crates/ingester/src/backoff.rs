@@ -69,7 +69,10 @@ mod tests {
         let mut step = base;
         for _ in 0..10 {
             let delay = backoff.next_delay();
-            assert!(delay >= step / 2 && delay <= step, "{delay:?} for step {step:?}");
+            assert!(
+                delay >= step / 2 && delay <= step,
+                "{delay:?} for step {step:?}"
+            );
             step = (step * 2).min(max);
         }
         assert!(backoff.is_capped());

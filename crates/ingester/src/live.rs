@@ -12,6 +12,7 @@
 //! that passes them: `firehose_live:skipped:bsky.network`.
 
 mod convert;
+mod decode;
 mod feed;
 mod queue;
 mod reader;
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use convert::{CollectionFilter, ConvertError};
 pub use feed::Feed;
 pub use queue::{SkippedFrame, WriterGone};
-pub use reader::Reader;
+pub use reader::{Reader, ReaderError};
 pub use writer::{Target, WriteError, Writer};
 
 /// How a subscription batches, paces and reconnects.
@@ -113,11 +114,12 @@ impl Subscription {
     ) -> Result<Subscription, LiveError> {
         let mut conn = streams::connection::command_connection(client).await?;
         let key = cursor_key(feed.stream(), &host);
-        let stored: Option<String> = conn.get(&key).await.map_err(|source| StreamsError::Redis {
-            op: "GET cursor",
-            key: key.clone(),
-            source,
-        })?;
+        let stored: Option<String> =
+            conn.get(&key).await.map_err(|source| StreamsError::Redis {
+                op: "GET cursor",
+                key: key.clone(),
+                source,
+            })?;
         let cursor = match stored {
             None => None,
             Some(value) => match value.trim().parse::<i64>() {
@@ -126,8 +128,12 @@ impl Subscription {
             },
         };
         match cursor {
-            Some(seq) => tracing::info!(host = %host.key(), cursor = seq, "{} resuming after the stored cursor", feed.name()),
-            None => tracing::info!(host = %host.key(), "{} has no stored cursor: starting live", feed.name()),
+            Some(seq) => {
+                tracing::info!(host = %host.key(), cursor = seq, "{} resuming after the stored cursor", feed.name())
+            }
+            None => {
+                tracing::info!(host = %host.key(), "{} has no stored cursor: starting live", feed.name())
+            }
         }
         let target = Target {
             stream: feed.stream().to_owned(),

@@ -1,3 +1,45 @@
-//! `ingester`: see the library documentation.
+//! `ingester`: relays' firehoses, labelers' labels and relays' repo lists into Redis Streams.
+//! See the library documentation; `ingester --help` lists every setting.
 
-fn main() {}
+use std::process::ExitCode;
+
+use ingester::config::{Args, ENV_ALIASES};
+use runtime::Supervisor;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Args = runtime::parse_args(ENV_ALIASES);
+    let settings = match args.settings() {
+        Ok(settings) => settings,
+        Err(e) => runtime::usage_error::<Args>(e),
+    };
+    runtime::install_crypto_provider();
+    if let Err(e) = runtime::init_logging(&args.common) {
+        eprintln!("ingester: {e}");
+        return ExitCode::from(2);
+    }
+    let mut supervisor = match Supervisor::new() {
+        Ok(supervisor) => supervisor.with_drain_timeout(settings.drain_timeout),
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(port) = args.common.metrics_port
+        && let Err(e) = supervisor.serve_metrics(port).await
+    {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = ingester::app::spawn_tasks(&settings, &mut supervisor).await {
+        tracing::error!("cannot start: {e}");
+        return ExitCode::FAILURE;
+    }
+    let relays: Vec<String> = settings.relays.iter().map(|h| h.key()).collect();
+    let labelers: Vec<String> = settings.labelers.iter().map(|h| h.key()).collect();
+    tracing::info!(mode = ?settings.mode, ?relays, ?labelers, list_hosts = settings.list_hosts,
+        "ingester started");
+    let outcome = supervisor.run().await;
+    tracing::info!(?outcome, "ingester exiting");
+    outcome.into()
+}

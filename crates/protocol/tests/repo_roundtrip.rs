@@ -95,6 +95,8 @@ proptest! {
             })
             .collect();
         prop_assert_eq!(loaded, expected);
+        // The repository's tree, continued in memory, has the commit's root.
+        prop_assert_eq!(built.mst().unwrap().root_cid(), built.commit().data);
         // Same inputs, same bytes: the harness rebuilds networks from a seed.
         prop_assert_eq!(build(&records, kind).to_car(order).unwrap(), car);
     }

@@ -83,17 +83,20 @@ impl Faults {
     }
 
     /// The faults that fire on `target` at `checkpoint`, in plan order, using up limited rules.
+    /// Of the terminal faults (see [`Fault::is_terminal`]) only the first matching one fires.
     pub fn take(&self, checkpoint: Checkpoint, target: &Target) -> Vec<Fault> {
         let mut inner = self.lock();
         let Inner { rules, left, fired } = &mut *inner;
         let mut out = Vec::new();
+        let mut terminal = false;
         for (index, (rule, left)) in rules.iter().zip(left.iter_mut()).enumerate() {
             let aimed = rule.fault.checkpoint() == checkpoint
                 && rule.fault.applies_to(&target.endpoint)
                 && rule.when.matches(target);
-            if !aimed || *left == Some(0) {
+            if !aimed || *left == Some(0) || (terminal && rule.fault.is_terminal()) {
                 continue;
             }
+            terminal |= rule.fault.is_terminal();
             if let Some(n) = left.as_mut() {
                 *n -= 1;
             }
@@ -138,15 +141,57 @@ mod tests {
             .with(FaultRule::first(2, when.clone(), Fault::Reset))
             .with(FaultRule::always(when, Fault::Delay { ms: 1 }));
         let faults = Faults::new(plan).unwrap();
-        assert_eq!(faults.take(Checkpoint::Request, &target("did:plc:a")).len(), 2);
-        assert_eq!(faults.take(Checkpoint::Request, &target("did:plc:b")).len(), 0);
-        assert_eq!(faults.take(Checkpoint::Request, &target("did:plc:a")).len(), 2);
+        assert_eq!(
+            faults.take(Checkpoint::Request, &target("did:plc:a")).len(),
+            2
+        );
+        assert_eq!(
+            faults.take(Checkpoint::Request, &target("did:plc:b")).len(),
+            0
+        );
+        assert_eq!(
+            faults.take(Checkpoint::Request, &target("did:plc:a")).len(),
+            2
+        );
         assert_eq!(
             faults.take(Checkpoint::Request, &target("did:plc:a")),
             vec![Fault::Delay { ms: 1 }]
         );
         assert_eq!(faults.fired_count(0), 2);
         assert_eq!(faults.fired_count(1), 3);
-        assert!(faults.take(Checkpoint::Frame, &target("did:plc:a")).is_empty());
+        assert!(
+            faults
+                .take(Checkpoint::Frame, &target("did:plc:a"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn only_the_first_terminal_fault_fires_and_later_ones_wait() {
+        let plan = FaultPlan::none()
+            .with(FaultRule::first(
+                1,
+                Matcher::default(),
+                Fault::Status { status: 500 },
+            ))
+            .with(FaultRule::first(1, Matcher::default(), Fault::Reset))
+            .with(FaultRule::always(
+                Matcher::default(),
+                Fault::Delay { ms: 1 },
+            ));
+        let faults = Faults::new(plan).unwrap();
+        let t = target("did:plc:a");
+        assert_eq!(
+            faults.take(Checkpoint::Request, &t),
+            vec![Fault::Status { status: 500 }, Fault::Delay { ms: 1 }]
+        );
+        assert_eq!(
+            faults.take(Checkpoint::Request, &t),
+            vec![Fault::Reset, Fault::Delay { ms: 1 }]
+        );
+        assert_eq!(
+            faults.take(Checkpoint::Request, &t),
+            vec![Fault::Delay { ms: 1 }]
+        );
     }
 }

@@ -158,6 +158,20 @@ impl Fault {
         }
     }
 
+    /// Whether the fault replaces the answer (or ends the stream): only the first such rule
+    /// that matches a request or frame fires; later ones wait for the next.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Fault::Status { .. }
+                | Fault::RateLimited { .. }
+                | Fault::XrpcError { .. }
+                | Fault::Reset
+                | Fault::HtmlError { .. }
+                | Fault::DropStream
+        )
+    }
+
     /// Whether the fault can act on a request to `endpoint` (a broken repo needs a repo).
     pub fn applies_to(&self, endpoint: &str) -> bool {
         match self {
@@ -312,7 +326,10 @@ mod tests {
         let again: FaultPlan =
             serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
         assert_eq!(again, plan);
-        assert!(serde_json::from_str::<FaultPlan>(r#"{"rules": [{"fault": {"kind": "nope"}}]}"#).is_err());
+        assert!(
+            serde_json::from_str::<FaultPlan>(r#"{"rules": [{"fault": {"kind": "nope"}}]}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -228,8 +228,8 @@ fn replace_record(
         .collect();
     blocks.extend(mst.all_blocks());
     blocks.insert(new_cid, Bytes::from(record));
-    let commit = UnsignedCommit::new(repo.commit.did.clone(), root, repo.commit.rev.clone())
-        .sign(key)?;
+    let commit =
+        UnsignedCommit::new(repo.commit.did.clone(), root, repo.commit.rev.clone()).sign(key)?;
     with_commit(repo, &commit, blocks)
 }
 

@@ -32,7 +32,7 @@ pub enum MockError {
     },
     /// Encoding a frame failed.
     #[error("encoding a frame failed: {0}")]
-    Frame(#[from] FrameError),
+    Frame(#[source] Box<FrameError>),
     /// A repository CAR that the mock PDS cannot read.
     #[error("repository of {did} is unreadable: {source}")]
     BadRepo {
@@ -40,6 +40,6 @@ pub enum MockError {
         did: String,
         /// Why.
         #[source]
-        source: FaultError,
+        source: Box<FaultError>,
     },
 }

@@ -83,7 +83,8 @@ impl EventLog {
         let seq = frame.seq().ok_or(MockError::FrameWithoutSeq {
             kind: frame_kind(frame),
         })?;
-        self.append(seq, frame.encode()?)?;
+        let bytes = frame.encode().map_err(|e| MockError::Frame(Box::new(e)))?;
+        self.append(seq, bytes)?;
         Ok(seq)
     }
 

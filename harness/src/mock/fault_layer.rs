@@ -1,8 +1,9 @@
 //! The middleware that inflicts a fault plan on HTTP requests, and the body shaping it needs.
 //!
-//! Every matching rule fires. Delays are served first, in plan order; then the first fault that
-//! replaces the answer (a status, a 429, an HTML page, a reset) wins; otherwise the request is
-//! served and its body trickled and/or truncated. A broken-repo fault is handed to the `getRepo`
+//! Every matching rule fires, but at most one that replaces the answer (a status, a 429, an HTML
+//! page, a reset; see [`Faults::take`]). Delays are served first, in plan order; then the
+//! replacing answer, if any; otherwise the request is served and its body trickled and/or
+//! truncated. A broken-repo fault is handed to the `getRepo`
 //! handler through a request extension, since only it knows the account's key. Stream faults
 //! (dropped connections, stalls) are consulted per frame by the stream handler, not here.
 

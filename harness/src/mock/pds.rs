@@ -103,7 +103,7 @@ impl PdsAccount {
     pub fn from_car(did: &str, created_at_ms: i64, car: Bytes) -> Result<Self, MockError> {
         let bad = |source: FaultError| MockError::BadRepo {
             did: did.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let slice = parse_slice(&car, &CarLimits::default()).map_err(|e| bad(e.into()))?;
         let root = slice.roots.first().copied().ok_or_else(|| {
@@ -279,9 +279,7 @@ async fn list_repos(State(state): State<Shared<PdsState>>, uri: Uri) -> Response
         .filter(|(position, _)| after.as_ref().is_none_or(|after| position > after))
         .take(limit)
         .collect();
-    let cursor = page
-        .last()
-        .map(|((ms, did), _)| format!("{ms}::{did}"));
+    let cursor = page.last().map(|((ms, did), _)| format!("{ms}::{did}"));
     let repos: Vec<serde_json::Value> = page.into_iter().map(|(_, repo)| repo).collect();
     let body = match cursor {
         Some(cursor) => json!({"cursor": cursor, "repos": repos}),
@@ -308,10 +306,16 @@ async fn get_repo(
     });
     let (car, key) = match found {
         None | Some((AccountStatus::Deleted, _, _)) => {
-            return repo_error("RepoNotFound", &format!("Could not find repo for DID: {did}"));
+            return repo_error(
+                "RepoNotFound",
+                &format!("Could not find repo for DID: {did}"),
+            );
         }
         Some((AccountStatus::Deactivated, _, _)) => {
-            return repo_error("RepoDeactivated", &format!("Repo has been deactivated: {did}"));
+            return repo_error(
+                "RepoDeactivated",
+                &format!("Repo has been deactivated: {did}"),
+            );
         }
         Some((AccountStatus::Takendown, _, _)) => {
             return repo_error("RepoTakendown", &format!("Repo has been takendown: {did}"));
@@ -364,7 +368,11 @@ async fn resolve_handle(State(state): State<Shared<PdsState>>, uri: Uri) -> Resp
         s.accounts
             .iter()
             .filter(|a| a.status != AccountStatus::Deleted)
-            .find(|a| a.handle.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&handle)))
+            .find(|a| {
+                a.handle
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&handle))
+            })
             .map(|a| a.did.clone())
     });
     match did {

@@ -93,11 +93,17 @@ async fn resolve(State(state): State<Shared<PlcState>>, Path(did): Path<String>)
     });
     match found {
         Ok(document) => (
-            [(header::CONTENT_TYPE, "application/did+ld+json; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/did+ld+json; charset=utf-8",
+            )],
             document.to_string(),
         )
             .into_response(),
-        Err(message) => (StatusCode::NOT_FOUND, axum::Json(json!({ "message": message })))
+        Err(message) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "message": message })),
+        )
             .into_response(),
     }
 }

@@ -11,7 +11,11 @@ const STREAM_CHUNK_BYTES: usize = 16 * 1024;
 
 /// `{"error": name, "message": message}` with `status`.
 pub(crate) fn xrpc_error(status: StatusCode, error: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"error": error, "message": message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": error, "message": message})),
+    )
+        .into_response()
 }
 
 /// A 400 `InvalidRequest`, the XRPC answer to bad parameters.
@@ -72,11 +76,7 @@ pub(crate) fn car_stream(car: Bytes) -> Response {
         .map(|start| Ok(car.slice(start..car.len().min(start + STREAM_CHUNK_BYTES))))
         .collect();
     let body = Body::from_stream(futures::stream::iter(pieces));
-    (
-        [(header::CONTENT_TYPE, "application/vnd.ipld.car")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/vnd.ipld.car")], body).into_response()
 }
 
 /// Seconds since the Unix epoch.

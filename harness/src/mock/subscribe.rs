@@ -56,9 +56,7 @@ pub(crate) struct StreamContext {
 
 /// A router serving the stream at `path` (`/xrpc/com.atproto.sync.subscribeRepos`).
 pub(crate) fn stream_router(path: &str, ctx: StreamContext) -> Router {
-    Router::new()
-        .route(path, get(subscribe))
-        .with_state(ctx)
+    Router::new().route(path, get(subscribe)).with_state(ctx)
 }
 
 async fn subscribe(

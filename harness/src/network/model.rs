@@ -62,15 +62,14 @@ impl Network {
     /// posts. Repositories themselves are built on demand.
     pub fn generate(spec: NetworkSpec) -> Result<Network, NetworkError> {
         spec.validate()?;
-        let pds_hosts: Vec<String> = (1..=spec.pds_hosts).map(|i| format!("pds{i}.test")).collect();
+        let pds_hosts: Vec<String> = (1..=spec.pds_hosts)
+            .map(|i| format!("pds{i}.test"))
+            .collect();
         let total = spec.accounts + spec.labelers;
         let accounts = (0..total)
             .map(|index| make_account(&spec, &pds_hosts, index))
             .collect::<Result<Vec<_>, _>>()?;
-        let by_did = accounts
-            .iter()
-            .map(|a| (a.did.clone(), a.index))
-            .collect();
+        let by_did = accounts.iter().map(|a| (a.did.clone(), a.index)).collect();
         let list_owners = accounts
             .iter()
             .filter(|a| a.plan.list_slot().is_some())
@@ -196,10 +195,12 @@ impl Network {
         for record in &records {
             builder.add(&record.collection, &record.rkey, record.bytes.clone());
         }
-        let built = builder.build(&account.key).map_err(|source| NetworkError::Repo {
-            did: account.did.clone(),
-            source,
-        })?;
+        let built = builder
+            .build(&account.key)
+            .map_err(|source| NetworkError::Repo {
+                did: account.did.clone(),
+                source,
+            })?;
         Ok(GeneratedRepo::new(account.index, rev, built, records))
     }
 
@@ -285,13 +286,17 @@ impl Network {
         if self.anchor_index.is_empty() {
             return None;
         }
-        let (a, j) = self.anchor_index.get(rng.gen_range(0..self.anchor_index.len()))?;
+        let (a, j) = self
+            .anchor_index
+            .get(rng.gen_range(0..self.anchor_index.len()))?;
         self.anchors.get(*a)?.get(*j)
     }
 
     /// A `(root, parent)` pair to reply to: an anchor and its thread's root.
     pub(crate) fn random_thread(&self, rng: &mut impl Rng) -> Option<(StrongRef, StrongRef)> {
-        let (a, j) = *self.anchor_index.get(rng.gen_range(0..self.anchor_index.len().max(1)))?;
+        let (a, j) = *self
+            .anchor_index
+            .get(rng.gen_range(0..self.anchor_index.len().max(1)))?;
         let own = self.anchors.get(a)?;
         let parent = own.get(j)?.clone();
         // Odd anchors reply to anchor 0, which is therefore their thread's root.
@@ -358,7 +363,7 @@ pub(crate) fn encode(did: &str, draft: RecordDraft) -> Result<GeneratedRecord, N
         source,
     })?;
     Ok(GeneratedRecord {
-        collection: draft.collection.to_owned(),
+        collection: draft.collection,
         rkey: draft.rkey,
         cid: cid_for_cbor(&bytes),
         bytes: Bytes::from(bytes),

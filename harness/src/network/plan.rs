@@ -68,7 +68,7 @@ impl RepoPlan {
         if list {
             slots.push(Slot::List);
         }
-        if records >= 100 && rng.gen_bool(0.05) {
+        if records >= 40 && rng.gen_bool(0.05) {
             slots.push(Slot::Generator);
         }
         if list && rng.gen_bool(0.3) {

@@ -18,7 +18,7 @@ use super::{Account, Network, Slot, StrongRef};
 #[derive(Debug, Clone)]
 pub struct RecordDraft {
     /// The collection NSID.
-    pub collection: &'static str,
+    pub collection: String,
     /// The record key.
     pub rkey: String,
     /// The record, in the atproto JSON data model.
@@ -58,8 +58,8 @@ impl Context<'_> {
 /// The record of structural slot `slot` (`Slot::Mixed` draws from the mix).
 pub(crate) fn slot_record(ctx: &Context<'_>, slot: Slot, rng: &mut impl Rng) -> RecordDraft {
     let created_at = ctx.created_at();
-    let draft = |collection: &'static str, rkey: String, value: Value| RecordDraft {
-        collection,
+    let draft = |collection: &str, rkey: String, value: Value| RecordDraft {
+        collection: collection.to_owned(),
         rkey,
         value,
     };
@@ -214,7 +214,7 @@ pub(crate) fn mixed(ctx: &Context<'_>, rng: &mut impl Rng) -> RecordDraft {
         ),
     };
     RecordDraft {
-        collection,
+        collection: collection.to_owned(),
         rkey,
         value,
     }
@@ -230,10 +230,12 @@ fn post(
 ) -> Value {
     let mention = if rng.gen_bool(0.2) {
         let accounts = ctx.net.accounts();
-        accounts.get(rng.gen_range(0..accounts.len())).map(|a| Mention {
-            handle: &a.handle,
-            did: &a.did,
-        })
+        accounts
+            .get(rng.gen_range(0..accounts.len()))
+            .map(|a| Mention {
+                handle: &a.handle,
+                did: &a.did,
+            })
     } else {
         None
     };
@@ -286,7 +288,7 @@ fn gate(ctx: &Context<'_>, slot: Slot, created_at: String) -> RecordDraft {
     let Some(post) = ctx.anchor0 else {
         // Plans put gates only after anchor 0; without it the slot is a profile-less follow.
         return RecordDraft {
-            collection: "app.bsky.graph.follow",
+            collection: "app.bsky.graph.follow".into(),
             rkey: ctx.tid(),
             value: json!({"$type": "app.bsky.graph.follow", "subject": ctx.account.did, "createdAt": created_at}),
         };
@@ -294,7 +296,7 @@ fn gate(ctx: &Context<'_>, slot: Slot, created_at: String) -> RecordDraft {
     let rkey = post.uri.rsplit('/').next().unwrap_or_default().to_owned();
     if slot == Slot::Threadgate {
         RecordDraft {
-            collection: "app.bsky.feed.threadgate",
+            collection: "app.bsky.feed.threadgate".into(),
             rkey,
             value: json!({
                 "$type": "app.bsky.feed.threadgate",
@@ -308,7 +310,7 @@ fn gate(ctx: &Context<'_>, slot: Slot, created_at: String) -> RecordDraft {
         }
     } else {
         RecordDraft {
-            collection: "app.bsky.feed.postgate",
+            collection: "app.bsky.feed.postgate".into(),
             rkey,
             value: json!({
                 "$type": "app.bsky.feed.postgate",

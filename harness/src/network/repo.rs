@@ -46,7 +46,12 @@ pub struct GeneratedRepo {
 
 impl GeneratedRepo {
     /// Bundles a built repository with its records.
-    pub fn new(account: usize, rev: String, built: BuiltRepo, records: Vec<GeneratedRecord>) -> Self {
+    pub fn new(
+        account: usize,
+        rev: String,
+        built: BuiltRepo,
+        records: Vec<GeneratedRecord>,
+    ) -> Self {
         Self {
             account,
             rev,

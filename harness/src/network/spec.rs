@@ -56,7 +56,7 @@ pub struct RecordRange {
 }
 
 impl Default for NetworkSpec {
-    /// 200 accounts on 3 PDSes with one labeler; repos of 10 to 1,000 records, 0.5 % heavy.
+    /// 200 accounts on 3 PDSes with one labeler; repos of 10 to 1,000 records, 0.2 % heavy.
     fn default() -> Self {
         Self {
             seed: 1,
@@ -69,8 +69,11 @@ impl Default for NetworkSpec {
             deactivated_fraction: 0.01,
             takendown_fraction: 0.01,
             deleted_fraction: 0.01,
-            typical_records: RecordRange { min: 10, max: 1_000 },
-            heavy_fraction: 0.005,
+            typical_records: RecordRange {
+                min: 10,
+                max: 1_000,
+            },
+            heavy_fraction: 0.002,
             heavy_records: RecordRange {
                 min: 10_000,
                 max: 100_000,

@@ -93,13 +93,22 @@ async fn delete_account(
     // The account's own aggregate row stays exact: others' follows of it still count.
     touched.profile(did);
     for (sql, step) in [
-        ("DELETE FROM record WHERE did = $1", "deleting the account's records"),
-        ("DELETE FROM record_tombstone WHERE did = $1", "deleting the account's tombstones"),
+        (
+            "DELETE FROM record WHERE did = $1",
+            "deleting the account's records",
+        ),
+        (
+            "DELETE FROM record_tombstone WHERE did = $1",
+            "deleting the account's tombstones",
+        ),
         (
             "DELETE FROM notification WHERE author = $1 OR did = $1",
             "deleting the account's notifications",
         ),
-        ("DELETE FROM actor_sync WHERE did = $1", "deleting the account's sync state"),
+        (
+            "DELETE FROM actor_sync WHERE did = $1",
+            "deleting the account's sync state",
+        ),
         ("DELETE FROM actor WHERE did = $1", "deleting the actor"),
     ] {
         sqlx::query(sql)
@@ -121,11 +130,17 @@ async fn delete_account(
 }
 
 /// Applies a verified handle: the column is unique, so a previous holder loses it.
-pub(crate) async fn handle(conn: &mut PgConnection, h: &HandleChange) -> Result<Outcome, ApplyError> {
+pub(crate) async fn handle(
+    conn: &mut PgConnection,
+    h: &HandleChange,
+) -> Result<Outcome, ApplyError> {
     if is_dead(conn, &h.did).await? {
         return Ok(Outcome::Stale);
     }
-    let handle = h.handle.as_ref().map(|s| s.replace('\0', "").to_lowercase());
+    let handle = h
+        .handle
+        .as_ref()
+        .map(|s| s.replace('\0', "").to_lowercase());
     if let Some(handle) = &handle {
         sqlx::query("UPDATE actor SET handle = NULL WHERE handle = $1 AND did <> $2")
             .bind(handle)
@@ -148,8 +163,8 @@ pub(crate) async fn handle(conn: &mut PgConnection, h: &HandleChange) -> Result<
     Ok(Outcome::Applied)
 }
 
-/// A `sync` event: records the commit; the repo needs a fresh backfill when it is newer than
-/// what was indexed.
+/// A `sync` event: records the commit; the repo needs a fresh backfill unless what was indexed
+/// is already newer.
 pub(crate) async fn sync(
     conn: &mut PgConnection,
     m: &CommitMarker,
@@ -164,8 +179,9 @@ pub(crate) async fn sync(
             .fetch_optional(&mut *conn)
             .await
             .step("reading actor_sync")?;
+    // Equal counts too: a redelivered sync (after its resync request failed) asks again.
     let newer = match indexed.and_then(|(rev,)| rev) {
-        Some(rev) => m.rev > rev,
+        Some(rev) => m.rev >= rev,
         None => true,
     };
     touched.actor(&m.did, &m.time);
@@ -217,8 +233,20 @@ pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result
                WHERE actor_sync."repoRev" IS NULL OR actor_sync."repoRev" < excluded."repoRev""#,
         )
         .bind(touched.syncs.keys().cloned().collect::<Vec<_>>())
-        .bind(touched.syncs.values().map(|(_, c)| c.clone()).collect::<Vec<_>>())
-        .bind(touched.syncs.values().map(|(r, _)| r.clone()).collect::<Vec<_>>())
+        .bind(
+            touched
+                .syncs
+                .values()
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            touched
+                .syncs
+                .values()
+                .map(|(r, _)| r.clone())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await
         .step("moving actor_sync forward")?;

@@ -111,10 +111,7 @@ async fn posts(
     if rows.is_empty() {
         return Ok(());
     }
-    let json = |v: &Option<Vec<String>>| {
-        v.as_ref()
-            .and_then(|v| serde_json::to_string(v).ok())
-    };
+    let json = |v: &Option<Vec<String>>| v.as_ref().and_then(|v| serde_json::to_string(v).ok());
     let p: Vec<_> = rows.iter().map(|r| &r.post).collect();
     let done: Vec<(String, String, Option<String>)> = sqlx::query_as(
         r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
@@ -161,7 +158,10 @@ async fn posts(
         .await
         .step("inserting post_embed_image rows")?;
     }
-    let external: Vec<_> = rows.iter().filter_map(|r| r.embeds.external.as_ref()).collect();
+    let external: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.embeds.external.as_ref())
+        .collect();
     if !external.is_empty() {
         sqlx::query(
             r#"INSERT INTO post_embed_external ("postUri", uri, title, description, "thumbCid")
@@ -177,7 +177,10 @@ async fn posts(
         .await
         .step("inserting post_embed_external rows")?;
     }
-    let records: Vec<_> = rows.iter().filter_map(|r| r.embeds.record.as_ref()).collect();
+    let records: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.embeds.record.as_ref())
+        .collect();
     if !records.is_empty() {
         sqlx::query(
             r#"INSERT INTO post_embed_record ("postUri", "embedUri", "embedCid")
@@ -191,7 +194,10 @@ async fn posts(
         .await
         .step("inserting post_embed_record rows")?;
     }
-    let videos: Vec<_> = rows.iter().filter_map(|r| r.embeds.video.as_ref()).collect();
+    let videos: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.embeds.video.as_ref())
+        .collect();
     if !videos.is_empty() {
         sqlx::query(
             r#"INSERT INTO post_embed_video ("postUri", "videoCid", alt)

@@ -40,7 +40,12 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
             cts: indexed_at(&l.cts),
             exp: l.exp.as_deref().map(indexed_at),
         };
-        let key = (row.src.clone(), row.uri.clone(), row.cid.clone(), row.val.clone());
+        let key = (
+            row.src.clone(),
+            row.uri.clone(),
+            row.cid.clone(),
+            row.val.clone(),
+        );
         last.insert(key, row);
     }
     let (neg, pos): (Vec<Row>, Vec<Row>) = last.into_values().partition(|r| r.neg);

@@ -230,10 +230,14 @@ pub async fn apply_isolated(pool: &PgPool, changes: &[Change]) -> Vec<Verdict> {
             tracing::warn!(error = %e, "batch refused; applying its changes one by one");
             let mut verdicts = Vec::with_capacity(changes.len());
             for change in changes {
-                verdicts.push(match apply_batch(pool, std::slice::from_ref(change)).await {
-                    Ok(mut outcomes) => Verdict::Done(outcomes.pop().unwrap_or(Outcome::Applied)),
-                    Err(e) => failed(&e),
-                });
+                verdicts.push(
+                    match apply_batch(pool, std::slice::from_ref(change)).await {
+                        Ok(mut outcomes) => {
+                            Verdict::Done(outcomes.pop().unwrap_or(Outcome::Applied))
+                        }
+                        Err(e) => failed(&e),
+                    },
+                );
             }
             verdicts
         }

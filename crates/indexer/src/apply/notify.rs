@@ -77,7 +77,12 @@ pub(crate) fn for_insert(rows: &Rows) -> Vec<Notif> {
     match rows {
         Rows::Post(p) => {
             let post = &p.post;
-            let mut b = builder(&post.creator, &post.uri, &post.cid, p.feed_item.sort_at.clone());
+            let mut b = builder(
+                &post.creator,
+                &post.uri,
+                &post.cid,
+                p.feed_item.sort_at.clone(),
+            );
             for did in &p.mentions {
                 b.notify(Some(did), "mention", None);
             }
@@ -92,7 +97,12 @@ pub(crate) fn for_insert(rows: &Rows) -> Vec<Notif> {
             b.out
         }
         Rows::Like(l) => {
-            let mut b = builder(&l.creator, &l.uri, &l.cid, earlier(&l.created_at, &l.indexed_at));
+            let mut b = builder(
+                &l.creator,
+                &l.uri,
+                &l.cid,
+                earlier(&l.created_at, &l.indexed_at),
+            );
             b.notify(did_of(&l.subject), "like", Some(&l.subject));
             if let Some(via) = &l.via {
                 b.notify(did_of(via), "like-via-repost", Some(via));
@@ -101,7 +111,12 @@ pub(crate) fn for_insert(rows: &Rows) -> Vec<Notif> {
         }
         Rows::Repost(r) => {
             let l = &r.repost;
-            let mut b = builder(&l.creator, &l.uri, &l.cid, earlier(&l.created_at, &l.indexed_at));
+            let mut b = builder(
+                &l.creator,
+                &l.uri,
+                &l.cid,
+                earlier(&l.created_at, &l.indexed_at),
+            );
             b.notify(did_of(&l.subject), "repost", Some(&l.subject));
             if let Some(via) = &l.via {
                 b.notify(did_of(via), "repost-via-repost", Some(via));
@@ -109,7 +124,12 @@ pub(crate) fn for_insert(rows: &Rows) -> Vec<Notif> {
             b.out
         }
         Rows::Follow(f) => {
-            let mut b = builder(&f.creator, &f.uri, &f.cid, earlier(&f.created_at, &f.indexed_at));
+            let mut b = builder(
+                &f.creator,
+                &f.uri,
+                &f.cid,
+                earlier(&f.created_at, &f.indexed_at),
+            );
             b.notify(Some(&f.subject_did), "follow", None);
             b.out
         }
@@ -136,7 +156,11 @@ pub(crate) async fn insert(conn: &mut PgConnection, notifs: &[Notif]) -> Result<
     .bind(col(|x| &x.record_cid))
     .bind(col(|x| &x.author))
     .bind(col(|x| x.reason))
-    .bind(n.iter().map(|x| x.reason_subject.clone()).collect::<Vec<_>>())
+    .bind(
+        n.iter()
+            .map(|x| x.reason_subject.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind(col(|x| &x.sort_at))
     .execute(&mut *conn)
     .await

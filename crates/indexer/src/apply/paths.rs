@@ -80,16 +80,15 @@ pub(crate) async fn apply(
     let uris: Vec<String> = ops.iter().map(PathOp::uri).collect();
     let stored = read_stored(conn, &uris).await?;
     let dids: Vec<String> = ops.iter().map(|o| o.did().to_owned()).collect();
-    let dead: HashSet<String> = sqlx::query_as::<_, (String,)>(
-        "SELECT did FROM actor_tombstone WHERE did = ANY($1)",
-    )
-    .bind(&dids)
-    .fetch_all(&mut *conn)
-    .await
-    .step("reading account tombstones")?
-    .into_iter()
-    .map(|(d,)| d)
-    .collect();
+    let dead: HashSet<String> =
+        sqlx::query_as::<_, (String,)>("SELECT did FROM actor_tombstone WHERE did = ANY($1)")
+            .bind(&dids)
+            .fetch_all(&mut *conn)
+            .await
+            .step("reading account tombstones")?
+            .into_iter()
+            .map(|(d,)| d)
+            .collect();
 
     // Decide each op; collect what to remove, delete and write.
     let mut to_remove: Vec<String> = Vec::new();
@@ -257,9 +256,24 @@ async fn apply_deletes(
            WHERE record_tombstone.rev < excluded.rev"#,
     )
     .bind(&uris)
-    .bind(deleted.iter().map(|(_, d)| d.did.clone()).collect::<Vec<_>>())
-    .bind(deleted.iter().map(|(_, d)| d.rev.clone()).collect::<Vec<_>>())
-    .bind(deleted.iter().map(|(_, d)| indexed_at(&d.time)).collect::<Vec<_>>())
+    .bind(
+        deleted
+            .iter()
+            .map(|(_, d)| d.did.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deleted
+            .iter()
+            .map(|(_, d)| d.rev.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deleted
+            .iter()
+            .map(|(_, d)| indexed_at(&d.time))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await
     .step("writing tombstones")?;
@@ -352,11 +366,31 @@ async fn write_records(
              "indexedAt" = excluded."indexedAt", rev = excluded.rev"#,
     )
     .bind(&uris)
-    .bind(writes.iter().map(|(_, _, w)| w.cid.clone()).collect::<Vec<_>>())
-    .bind(writes.iter().map(|(_, _, w)| w.did.clone()).collect::<Vec<_>>())
+    .bind(
+        writes
+            .iter()
+            .map(|(_, _, w)| w.cid.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        writes
+            .iter()
+            .map(|(_, _, w)| w.did.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind(&json)
-    .bind(writes.iter().map(|(_, _, w)| indexed_at(&w.time)).collect::<Vec<_>>())
-    .bind(writes.iter().map(|(_, _, w)| w.rev.clone()).collect::<Vec<_>>())
+    .bind(
+        writes
+            .iter()
+            .map(|(_, _, w)| indexed_at(&w.time))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        writes
+            .iter()
+            .map(|(_, _, w)| w.rev.clone())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await
     .step("writing record rows")?;

@@ -112,13 +112,12 @@ async fn remove_posts(
     uris: &[String],
     touched: &mut Touched,
 ) -> Result<(), ApplyError> {
-    let posts: Vec<(String, Option<String>)> = sqlx::query_as(
-        r#"DELETE FROM post WHERE uri = ANY($1) RETURNING creator, "replyParent""#,
-    )
-    .bind(uris)
-    .fetch_all(&mut *conn)
-    .await
-    .step("deleting post rows")?;
+    let posts: Vec<(String, Option<String>)> =
+        sqlx::query_as(r#"DELETE FROM post WHERE uri = ANY($1) RETURNING creator, "replyParent""#)
+            .bind(uris)
+            .fetch_all(&mut *conn)
+            .await
+            .step("deleting post rows")?;
     for (creator, parent) in &posts {
         touched.profile(creator);
         touched.post(parent.as_deref());

@@ -58,7 +58,10 @@ mod tests {
         t.commit("did:a", "3b", "c2");
         t.commit("did:a", "3a", "c1");
         t.commit("did:a", "3c", "c3");
-        assert_eq!(t.syncs.get("did:a"), Some(&("3c".to_owned(), "c3".to_owned())));
+        assert_eq!(
+            t.syncs.get("did:a"),
+            Some(&("3c".to_owned(), "c3".to_owned()))
+        );
         t.actor("did:a", "t1");
         t.actor("did:a", "t2");
         assert_eq!(t.actors.get("did:a").map(String::as_str), Some("t1"));

@@ -64,7 +64,11 @@ fn path_problem(collection: &str, rkey: &str) -> Option<String> {
     Nsid::from_str(collection)
         .err()
         .map(|e| format!("collection: {e}"))
-        .or_else(|| RecordKey::from_str(rkey).err().map(|e| format!("rkey: {e}")))
+        .or_else(|| {
+            RecordKey::from_str(rkey)
+                .err()
+                .map(|e| format!("rkey: {e}"))
+        })
 }
 
 fn tid_problem(field: &str, rev: &str) -> Option<String> {
@@ -91,7 +95,11 @@ fn label_problem(label: &Label) -> Option<String> {
     }
     did_problem(&label.src)
         .or_else(|| label.cid.as_deref().and_then(|c| cid_problem("cid", c)))
-        .or_else(|| normalize_datetime(&label.cts).is_none().then(|| "cts: not a datetime".into()))
+        .or_else(|| {
+            normalize_datetime(&label.cts)
+                .is_none()
+                .then(|| "cts: not a datetime".into())
+        })
         .or_else(|| {
             label
                 .exp
@@ -138,9 +146,12 @@ mod tests {
         assert_eq!(problem(&Change::Event(StreamEvent::Delete(d))), None);
     }
 
+    /// Spoils one field of a write.
+    type Spoil = fn(&mut RecordWrite);
+
     #[test]
     fn each_bad_envelope_field_is_named() {
-        let cases: [(fn(&mut RecordWrite), &str); 6] = [
+        let cases: [(Spoil, &str); 6] = [
             (|w| w.did = "bob".into(), "did"),
             (|w| w.time = "yesterday".into(), "time"),
             (|w| w.collection = "no".into(), "collection"),
@@ -152,7 +163,10 @@ mod tests {
             let mut w = write();
             spoil(&mut w);
             let p = problem(&Change::Event(StreamEvent::Update(w)));
-            assert!(p.as_deref().is_some_and(|p| p.starts_with(field)), "{field}: {p:?}");
+            assert!(
+                p.as_deref().is_some_and(|p| p.starts_with(field)),
+                "{field}: {p:?}"
+            );
         }
     }
 

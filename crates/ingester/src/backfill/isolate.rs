@@ -126,7 +126,8 @@ impl Isolator {
             let error = match fetched {
                 Ok(page) => {
                     if stuck {
-                        metrics::gauge!("ingester_backfill_stuck", "host" => self.host.clone()).set(0.0);
+                        metrics::gauge!("ingester_backfill_stuck", "host" => self.host.clone())
+                            .set(0.0);
                         tracing::info!(host = %self.host, ?cursor, "the stuck page lists again");
                     }
                     let limit = self.limit;
@@ -141,7 +142,12 @@ impl Isolator {
             let answered = points_at_entries(&error);
             if failures < self.options.max_failures || (!answered && self.limit == 1) {
                 if !answered && failures >= self.options.max_failures {
-                    self.alarm(&mut stuck, cursor, &error, "the host is unreachable or refusing us");
+                    self.alarm(
+                        &mut stuck,
+                        cursor,
+                        &error,
+                        "the host is unreachable or refusing us",
+                    );
                 } else {
                     tracing::warn!(host = %self.host, ?cursor, limit = self.limit, failures,
                         "listRepos failed, retrying: {error}");
@@ -286,7 +292,11 @@ mod tests {
         let mut listed = Vec::new();
         let mut skipped = Vec::new();
         loop {
-            match isolator.next(relay, cursor.as_deref(), &cancel).await.unwrap() {
+            match isolator
+                .next(relay, cursor.as_deref(), &cancel)
+                .await
+                .unwrap()
+            {
                 Step::Page { page, .. } => {
                     listed.extend(
                         page.repos
@@ -298,7 +308,9 @@ mod tests {
                         _ => return (listed, skipped),
                     }
                 }
-                Step::Skip { cursor: at, next, .. } => {
+                Step::Skip {
+                    cursor: at, next, ..
+                } => {
                     skipped.push((at, next.clone()));
                     cursor = Some(next);
                 }
@@ -320,7 +332,11 @@ mod tests {
         // The page shrank to one entry at the bad cursor, and grew again afterwards.
         let calls = relay.calls.lock().unwrap();
         assert!(calls.contains(&(Some("36".into()), 1)));
-        assert!(calls.iter().any(|(c, l)| c.as_deref() == Some("37") && *l <= 2));
+        assert!(
+            calls
+                .iter()
+                .any(|(c, l)| c.as_deref() == Some("37") && *l <= 2)
+        );
         assert!(calls.last().is_some_and(|(_, l)| *l == 16));
     }
 
@@ -371,7 +387,10 @@ mod tests {
         let step = isolator
             .next(&broken, Some("1732000000000::did:plc:x"), &cancel)
             .await;
-        assert!(step.is_none(), "an opaque cursor must not be stepped: {step:?}");
+        assert!(
+            step.is_none(),
+            "an opaque cursor must not be stepped: {step:?}"
+        );
         assert_eq!(isolator.limit(), 1);
         assert_eq!(*broken.calls.lock().unwrap(), 30);
     }

@@ -98,14 +98,13 @@ impl<S: PageSource> HostLister<S> {
     /// The stored cursor: `None` (start), a cursor, or [`INGESTER_DONE`].
     pub async fn stored_cursor(&mut self) -> Result<Option<String>, ListError> {
         let key = self.key();
-        self.conn
-            .get(&key)
-            .await
-            .map_err(|source| ListError::Redis(StreamsError::Redis {
+        self.conn.get(&key).await.map_err(|source| {
+            ListError::Redis(StreamsError::Redis {
                 op: "GET cursor",
                 key,
                 source,
-            }))
+            })
+        })
     }
 
     /// Lists from the stored cursor to the end, unless the key says the host is done.
@@ -121,7 +120,10 @@ impl<S: PageSource> HostLister<S> {
         let mut listed: u64 = 0;
         let mut next_progress = PROGRESS_EVERY;
         loop {
-            let Some(step) = isolator.next(&self.source, cursor.as_deref(), &self.cancel).await else {
+            let Some(step) = isolator
+                .next(&self.source, cursor.as_deref(), &self.cancel)
+                .await
+            else {
                 return Ok(Pass::Cancelled);
             };
             match step {
@@ -181,7 +183,12 @@ impl<S: PageSource> HostLister<S> {
             })
             .collect();
         self.producer
-            .write_json(REPO_BACKFILL, FIELD_REPO, &entries, Some((&self.key(), next)))
+            .write_json(
+                REPO_BACKFILL,
+                FIELD_REPO,
+                &entries,
+                Some((&self.key(), next)),
+            )
             .await
             .map(|_| ())
     }
@@ -269,8 +276,14 @@ mod tests {
         assert_eq!(next_cursor(&page(Some("500"), 2), None, "h"), "500");
         assert_eq!(next_cursor(&page(None, 2), Some("500"), "h"), INGESTER_DONE);
         // PDS: a cursor on every non-empty page, then an empty page.
-        assert_eq!(next_cursor(&page(Some("1::did:x"), 0), Some("1::did:x"), "h"), INGESTER_DONE);
+        assert_eq!(
+            next_cursor(&page(Some("1::did:x"), 0), Some("1::did:x"), "h"),
+            INGESTER_DONE
+        );
         // A server echoing our cursor must not loop forever.
-        assert_eq!(next_cursor(&page(Some("7"), 3), Some("7"), "h"), INGESTER_DONE);
+        assert_eq!(
+            next_cursor(&page(Some("7"), 3), Some("7"), "h"),
+            INGESTER_DONE
+        );
     }
 }

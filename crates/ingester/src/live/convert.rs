@@ -33,7 +33,7 @@ pub enum ConvertError {
         path: String,
         /// What is wrong with the record.
         #[source]
-        source: DataModelError,
+        source: Box<DataModelError>,
     },
     /// A `#sync` whose blocks do not name a commit.
     #[error("#sync seq {seq}: blocks: {reason}")]
@@ -116,7 +116,7 @@ pub fn commit_entries(
                 let record = cbor_to_json(&bytes).map_err(|source| ConvertError::Record {
                     seq,
                     path: format!("{}/{}", op.collection, op.rkey),
-                    source,
+                    source: Box::new(source),
                 })?;
                 let write = RecordWrite {
                     seq,
@@ -140,14 +140,14 @@ pub fn commit_entries(
                 return Err(ConvertError::Record {
                     seq,
                     path: format!("{}/{}", op.collection, op.rkey),
-                    source: DataModelError::Unsupported {
+                    source: Box::new(DataModelError::Unsupported {
                         what: if action == OpAction::Create {
                             "create without a record"
                         } else {
                             "update without a record"
                         },
                         offset: 0,
-                    },
+                    }),
                 });
             }
         };
@@ -166,10 +166,13 @@ pub fn sync_entry(frame: &SyncFrame) -> Result<String, ConvertError> {
         seq: frame.seq,
         reason: e.to_string(),
     })?;
-    let root = slice.roots.first().ok_or_else(|| ConvertError::SyncBlocks {
-        seq: frame.seq,
-        reason: "no root".into(),
-    })?;
+    let root = slice
+        .roots
+        .first()
+        .ok_or_else(|| ConvertError::SyncBlocks {
+            seq: frame.seq,
+            reason: "no root".into(),
+        })?;
     if !slice.blocks.contains_key(root) {
         return Err(ConvertError::SyncBlocks {
             seq: frame.seq,

@@ -164,7 +164,8 @@ mod tests {
         assert_eq!(json["frame"]["$bytes"], "AQID");
         assert_eq!(json["seq"], 5);
         let big = vec![0u8; MAX_RECORDED_FRAME_BYTES + 1];
-        let json = serde_json::to_value(SkippedFrame::new(None, Some(4), "bad".into(), &big)).unwrap();
+        let json =
+            serde_json::to_value(SkippedFrame::new(None, Some(4), "bad".into(), &big)).unwrap();
         assert!(json.get("frame").is_none());
         assert_eq!(json["frame_len"], MAX_RECORDED_FRAME_BYTES + 1);
         assert!(json["seq"].is_null());

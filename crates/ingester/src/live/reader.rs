@@ -8,22 +8,39 @@
 //! backlog are gone); the `FutureCursor` error restarts live; `ConsumerTooSlow` and any other end
 //! of the connection reconnect from the seq held here, after a jittered, growing delay.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use protocol::frames::{Frame, MAX_FRAME_BYTES};
+use futures::stream::FuturesOrdered;
+use protocol::frames::MAX_FRAME_BYTES;
 use streams::ServiceHost;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::LiveOptions;
-use super::feed::{Feed, frame_type};
+use super::decode::{Decoded, decode};
+use super::feed::Feed;
 use super::queue::{QueueSender, SkippedFrame, WriterGone};
 use crate::backoff::Backoff;
 
 /// Slack over the largest frame for the WebSocket message limit.
 const MESSAGE_SLACK: usize = 64 * 1024;
+/// Frames decoded at once per connection (bounds the raw bytes held before hand-over).
+const MAX_IN_FLIGHT: usize = 32;
+
+/// Why a reader stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    /// The writer is gone (it failed; the supervisor reports why).
+    #[error(transparent)]
+    WriterGone(#[from] WriterGone),
+    /// A decoding task panicked: a bug, not bad input (bad input is a skip record).
+    #[error("a frame decoder failed: {0}")]
+    Decoder(String),
+}
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -43,7 +60,7 @@ enum Next {
 
 /// Reads one host's subscription until cancelled.
 pub struct Reader {
-    feed: Feed,
+    feed: Arc<Feed>,
     host: ServiceHost,
     cursor: Option<i64>,
     options: LiveOptions,
@@ -62,7 +79,7 @@ impl Reader {
         cancel: CancellationToken,
     ) -> Reader {
         Reader {
-            feed,
+            feed: Arc::new(feed),
             host,
             cursor,
             options,
@@ -72,7 +89,7 @@ impl Reader {
     }
 
     /// Connects and reads until cancelled; fails only when the writer is gone.
-    pub async fn run(mut self) -> Result<(), WriterGone> {
+    pub async fn run(mut self) -> Result<(), ReaderError> {
         let mut backoff = Backoff::new(self.options.reconnect_base, self.options.reconnect_max);
         loop {
             match self.session().await? {
@@ -106,12 +123,13 @@ impl Reader {
     }
 
     /// One connection, from connect to its end.
-    async fn session(&mut self) -> Result<SessionEnd, WriterGone> {
+    async fn session(&mut self) -> Result<SessionEnd, ReaderError> {
         let url = self.url();
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_FRAME_BYTES + MESSAGE_SLACK))
             .max_frame_size(Some(MAX_FRAME_BYTES + MESSAGE_SLACK));
-        let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+        let connect =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
         let connected = tokio::select! {
             () = self.cancel.cancelled() => return Ok(SessionEnd::Cancelled),
             r = tokio::time::timeout(self.options.connect_timeout, connect) => r,
@@ -123,61 +141,93 @@ impl Reader {
         };
         tracing::info!(host = %self.host.key(), cursor = ?self.cursor, "{} connected", self.feed.name());
         let mut progress = false;
+        // Frames being decoded, oldest first; their results are used in read order.
+        let mut pending: FuturesOrdered<JoinHandle<Decoded>> = FuturesOrdered::new();
+        // Set when the socket has ended: the frames already read are still used, then we reconnect.
+        let mut ended: Option<String> = None;
         loop {
-            let next = tokio::select! {
+            if pending.is_empty()
+                && let Some(reason) = ended.take()
+            {
+                return Ok(reconnect(reason, progress));
+            }
+            tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => {
                     // A polite close; the connection is being dropped either way.
                     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                     return Ok(SessionEnd::Cancelled);
                 }
-                r = tokio::time::timeout(self.options.stall_timeout, ws.next()) => r,
-            };
-            let message = match next {
-                Err(_) => {
-                    let reason = format!("no message for {:?}", self.options.stall_timeout);
-                    return Ok(reconnect(reason, progress));
+                Some(joined) = pending.next(), if !pending.is_empty() => {
+                    let decoded = joined.map_err(|e| ReaderError::Decoder(e.to_string()))?;
+                    match self.handle(decoded).await? {
+                        Next::Continue => progress = true,
+                        Next::Reconnect(reason) => return Ok(reconnect(reason, progress)),
+                        Next::Cancelled => return Ok(SessionEnd::Cancelled),
+                    }
                 }
-                Ok(None) => return Ok(reconnect("the server closed the stream".into(), progress)),
-                Ok(Some(Err(e))) => return Ok(reconnect(format!("read error: {e}"), progress)),
-                Ok(Some(Ok(message))) => message,
-            };
-            match message {
-                Message::Binary(bytes) => match self.handle(&bytes).await? {
-                    Next::Continue => progress = true,
-                    Next::Reconnect(reason) => return Ok(reconnect(reason, progress)),
-                    Next::Cancelled => return Ok(SessionEnd::Cancelled),
-                },
-                Message::Close(frame) => {
-                    let reason = match frame {
-                        Some(f) => format!("closed by the server ({} {})", f.code, f.reason),
-                        None => "closed by the server".to_owned(),
+                next = tokio::time::timeout(self.options.stall_timeout, ws.next()),
+                    if ended.is_none() && pending.len() < MAX_IN_FLIGHT =>
+                {
+                    let message = match next {
+                        Err(_) => {
+                            ended = Some(format!("no message for {:?}", self.options.stall_timeout));
+                            continue;
+                        }
+                        Ok(None) => {
+                            ended = Some("the server closed the stream".into());
+                            continue;
+                        }
+                        Ok(Some(Err(e))) => {
+                            ended = Some(format!("read error: {e}"));
+                            continue;
+                        }
+                        Ok(Some(Ok(message))) => message,
                     };
-                    return Ok(reconnect(reason, progress));
+                    match message {
+                        Message::Binary(bytes) => {
+                            let (feed, host) = (self.feed.clone(), self.host.key());
+                            pending.push_back(tokio::spawn(async move { decode(&feed, &host, bytes) }));
+                        }
+                        Message::Close(frame) => {
+                            ended = Some(match frame {
+                                Some(f) => format!("closed by the server ({} {})", f.code, f.reason),
+                                None => "closed by the server".to_owned(),
+                            });
+                        }
+                        Message::Text(text) => {
+                            metrics::counter!("ingester_text_messages_total",
+                                "feed" => self.feed.name(), "host" => self.host.key())
+                            .increment(1);
+                            tracing::warn!(host = %self.host.key(), len = text.len(),
+                                "ignoring a text message: the protocol sends binary frames only");
+                        }
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    }
                 }
-                Message::Text(text) => {
-                    metrics::counter!("ingester_text_messages_total",
-                        "feed" => self.feed.name(), "host" => self.host.key())
-                    .increment(1);
-                    tracing::warn!(host = %self.host.key(), len = text.len(),
-                        "ignoring a text message: the protocol sends binary frames only");
-                }
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
             }
         }
     }
 
-    /// Decodes, converts and hands over one binary frame.
-    async fn handle(&mut self, bytes: &[u8]) -> Result<Next, WriterGone> {
-        let frame = match Frame::decode(bytes) {
-            Ok(frame) => frame,
-            Err(e) => return self.skip(None, e.to_string(), bytes).await,
-        };
-        metrics::counter!("ingester_frames_total", "feed" => self.feed.name(),
-            "host" => self.host.key(), "type" => frame_type(&frame))
-        .increment(1);
-        match &frame {
-            Frame::Info(info) => {
+    /// Acts on one decoded frame: hands its entries (or its skip record) to the writer, or reacts
+    /// to a server message.
+    async fn handle(&mut self, decoded: Decoded) -> Result<Next, WriterGone> {
+        match decoded {
+            Decoded::Entries { seq, payloads } => {
+                let next = self.hand_over(seq, payloads, None).await?;
+                if seq.is_some() && matches!(next, Next::Continue) {
+                    self.cursor = seq;
+                }
+                Ok(next)
+            }
+            Decoded::Skip { seq, error, frame } => {
+                let next = self.skip(seq, error, &frame).await?;
+                if seq.is_some() && matches!(next, Next::Continue) {
+                    self.cursor = seq;
+                }
+                Ok(next)
+            }
+            Decoded::Info(info) => {
                 if info.name == "OutdatedCursor" {
                     tracing::warn!(host = %self.host.key(), cursor = ?self.cursor, message = ?info.message,
                         "OutdatedCursor: the cursor is older than the server's backlog; \
@@ -188,21 +238,10 @@ impl Reader {
                 }
                 Ok(Next::Continue)
             }
-            Frame::Error(error) => Ok(self.server_error(&error.error, error.message.as_deref())),
-            Frame::Unknown { t } => {
+            Decoded::Error(error) => Ok(self.server_error(&error.error, error.message.as_deref())),
+            Decoded::Unknown(t) => {
                 tracing::debug!(host = %self.host.key(), t = %t, "ignoring a frame of unknown type");
                 Ok(Next::Continue)
-            }
-            sequenced => {
-                let seq = sequenced.seq();
-                let next = match self.feed.entries(sequenced) {
-                    Ok(payloads) => self.hand_over(seq, payloads, None).await?,
-                    Err(e) => self.skip(seq, e.to_string(), bytes).await?,
-                };
-                if seq.is_some() && matches!(next, Next::Continue) {
-                    self.cursor = seq;
-                }
-                Ok(next)
             }
         }
     }

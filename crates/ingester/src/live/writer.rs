@@ -29,7 +29,9 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The batch could not be written after every attempt.
-    #[error("writing {entries} entries to {stream} (cursor {cursor:?}) failed {attempts} times: {source}")]
+    #[error(
+        "writing {entries} entries to {stream} (cursor {cursor:?}) failed {attempts} times: {source}"
+    )]
     Redis {
         /// The stream.
         stream: String,
@@ -133,7 +135,9 @@ impl Writer {
                         Err(_) => {
                             // The oldest item has waited long enough.
                             let entries = batch.entries as u64;
-                            if let Flushed::Cancelled = self.flush(std::mem::take(&mut batch)).await? {
+                            if let Flushed::Cancelled =
+                                self.flush(std::mem::take(&mut batch)).await?
+                            {
                                 return Ok(());
                             }
                             written_total += entries;

@@ -15,8 +15,9 @@ use super::cbor::dag_cbor_cid;
 use super::key::{key_height, validate_key};
 use super::node::encode_parts;
 
-/// A sorted map from `collection/rkey` to record CID, kept in canonical MST shape.
-#[derive(Debug, Default)]
+/// A sorted map from `collection/rkey` to record CID, kept in canonical MST shape. Cloning gives
+/// an independent snapshot (the simulated network keeps one per published commit).
+#[derive(Debug, Default, Clone)]
 pub struct Mst {
     root: Option<Box<TreeNode>>,
     len: usize,
@@ -31,7 +32,7 @@ pub struct NewBlocks {
     pub blocks: Vec<(Cid, Bytes)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct TreeNode {
     layer: u32,
     left: Option<Box<TreeNode>>,
@@ -40,7 +41,7 @@ struct TreeNode {
     fresh: Option<Bytes>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Leaf {
     key: String,
     value: Cid,

@@ -111,6 +111,24 @@ impl BuiltRepo {
         &self.nodes
     }
 
+    /// The records as added: `(collection/rkey, CID, DAG-CBOR bytes)`.
+    pub fn records(&self) -> impl Iterator<Item = (&str, &Cid, &Bytes)> {
+        self.records
+            .iter()
+            .map(|(key, cid, bytes)| (key.as_str(), cid, bytes))
+    }
+
+    /// An in-memory MST equal to this repository's, to continue it with live commits.
+    pub fn mst(&self) -> Result<Mst, RepoError> {
+        let mut pairs: Vec<(String, Cid)> = self
+            .records
+            .iter()
+            .map(|(k, cid, _)| (k.clone(), *cid))
+            .collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Mst::from_sorted(pairs)?)
+    }
+
     /// Every block once (commit, nodes, records), in `order`.
     pub fn blocks(&self, order: BlockOrder) -> Result<Vec<(Cid, Bytes)>, RepoError> {
         match order {

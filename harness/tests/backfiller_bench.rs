@@ -1,0 +1,141 @@
+//! Benchmark (ignored by default): records per second end to end on loopback without rate limits,
+//! and the backfiller's peak RSS at concurrency 10 with one very large repo among the inputs.
+//!
+//! Build the binary optimised first, then run:
+//!
+//! ```sh
+//! cargo build --release -p backfiller
+//! BACKFILLER_BIN=target/release/backfiller \
+//!   cargo test -p harness --test backfiller_bench -- --ignored --nocapture
+//! ```
+//!
+//! `BENCH_REPOS` (default 100) repos of `BENCH_RECORDS` (2000) records over four PDS hosts, plus
+//! one repo of `BENCH_LARGE` (200000) records on a fifth.
+
+mod backfiller_support;
+
+use std::time::{Duration, Instant};
+
+use backfiller_support::*;
+use harness::faults::Faults;
+use harness::services::{ChildSpec, TestRedis, wait_until};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly with an optimised binary"]
+async fn throughput_and_peak_memory() {
+    let n_repos = env_u64("BENCH_REPOS", 100);
+    let per_repo = env_u64("BENCH_RECORDS", 2_000);
+    let large = env_u64("BENCH_LARGE", 200_000);
+    let redis = TestRedis::start().await.unwrap();
+    let client = client(&redis);
+    let plc = start_plc().await;
+
+    let built = Instant::now();
+    let (repos, big) = tokio::task::spawn_blocking(move || {
+        let repos: Vec<TestRepo> = (0..n_repos)
+            .map(|i| build_repo(&did(i), per_repo / 2, per_repo - per_repo / 2 - 1, i))
+            .collect();
+        let big = build_repo(&did(1_000_000), large / 4, large - large / 4 - 1, 99);
+        (repos, big)
+    })
+    .await
+    .unwrap();
+    let total_records: u64 =
+        repos.iter().map(|r| r.records.len() as u64).sum::<u64>() + big.records.len() as u64;
+    eprintln!(
+        "built {} repos ({} records, large CAR {} MiB) in {:?}",
+        repos.len() + 1,
+        total_records,
+        big.car.len() >> 20,
+        built.elapsed()
+    );
+    let mut pdses = Vec::new();
+    for chunk in repos.chunks(repos.len().div_ceil(4).max(1)) {
+        let refs: Vec<&TestRepo> = chunk.iter().collect();
+        pdses.push(start_pds(&plc, &refs, Faults::none(), None).await);
+    }
+    pdses.push(start_pds(&plc, &[&big], Faults::none(), None).await);
+    // The large repo comes first so it is in flight alongside the others.
+    let mut entries = vec![entry(&big.did)];
+    entries.extend(repos.iter().map(|r| entry(&r.did)));
+    enqueue(&client, &entries).await;
+    let expected_events = total_records + entries.len() as u64;
+
+    let bin =
+        std::env::var("BACKFILLER_BIN").unwrap_or_else(|_| "target/release/backfiller".into());
+    let bin = if std::path::Path::new(&bin).is_absolute() {
+        std::path::PathBuf::from(bin)
+    } else {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(bin)
+    };
+    let started = Instant::now();
+    let mut child = ChildSpec::program("backfiller", bin)
+        .env("REDIS_URL", redis.url())
+        .env("PLC_URL", plc.url().as_str())
+        .env("ALLOW_PRIVATE_HOSTS", "true")
+        .env("BACKFILLER_CONCURRENCY", "10")
+        .env("BACKFILLER_PER_HOST_RPS", "100000")
+        .env("BACKFILLER_PER_HOST_CONCURRENCY", "10")
+        .env("BACKFILLER_PER_HOST_QUEUE", "64")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let pid = child.pid();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut peak = 0;
+    wait_until("every event written", Duration::from_secs(600), || {
+        let mut conn = conn.clone();
+        if let Some(rss) = peak_rss_kib(pid) {
+            peak = peak.max(rss);
+        }
+        async move {
+            let len: u64 = redis::cmd("XLEN")
+                .arg("firehose_backfill")
+                .query_async(&mut conn)
+                .await?;
+            Ok((len >= expected_events).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    if let Some(rss) = peak_rss_kib(pid) {
+        peak = peak.max(rss);
+    }
+    let len: u64 = redis::cmd("XLEN")
+        .arg("firehose_backfill")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let status = child.stop(Duration::from_secs(60)).await.unwrap();
+    eprintln!(
+        "{} records in {:?}: {:.0} records/s; peak RSS {} MiB",
+        total_records,
+        elapsed,
+        total_records as f64 / elapsed.as_secs_f64(),
+        peak >> 10
+    );
+    assert!(status.success(), "{}", child.log_tail(20));
+    assert_eq!(len, expected_events, "every record exactly once");
+    assert!(dead_letters(&client).await.is_empty());
+    for pds in pdses {
+        pds.stop().await;
+    }
+}
