@@ -21,7 +21,7 @@ const CID: &str = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm";
 const TIME: &str = "2026-11-27T10:00:00.000Z";
 /// Not a multiple of 20, so an account's deletes land on likes it made a round earlier.
 const ACCOUNTS: usize = 1990;
-const BATCH: usize = 50;
+const BATCH: usize = 500;
 
 fn rev(n: usize) -> String {
     const ALPHABET: &[u8] = b"234567abcdefghijklmnopqrstuvwxyz";
@@ -116,6 +116,11 @@ async fn database(pg: &TestPostgres, connections: u32) -> anyhow::Result<PgPool>
         .connect_with(schema::connect_options(&url, &name)?)
         .await?;
     schema::migrate(&pool, &name).await?;
+    if std::env::var("BENCH_LOG").is_ok() {
+        sqlx::query("ALTER SYSTEM SET log_min_duration_statement = 0").execute(&pool).await?;
+        sqlx::query("SELECT pg_reload_conf()").execute(&pool).await?;
+        println!("log at {:?}", pg.log_path());
+    }
     Ok(pool)
 }
 
@@ -203,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
     println!("indexer write path, {n} events, batches of {BATCH}:");
     let one = run(&pg, &events, 1).await?;
     println!("  1 writer : {one:>9.0} events/s");
+    if let Some(p) = pg.log_path() { std::fs::copy(p, "/tmp/idx2_pg.log")?; }
     let four = run(&pg, &events, 4).await?;
     println!("  4 writers: {four:>9.0} events/s");
     let top = ceiling(&pg, n).await?;

@@ -5,9 +5,11 @@
 //!     [--threads T] [--giant RECORDS] [--out DIR]
 //! ```
 //!
-//! Without `--out` the CARs are built and dropped (nothing is held in memory); with it each is
-//! written to `DIR/<did with ':' as '_'>.car`.
+//! Each CAR is streamed, never held whole: without `--out` its bytes are only counted; with it
+//! each is written to `DIR/<did with ':' as '_'>.car`.
 
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -44,18 +46,29 @@ fn main() -> anyhow::Result<()> {
     let bytes = AtomicU64::new(0);
     let largest = AtomicU64::new(0);
     network.for_each_repo(threads, |repo| -> Result<(), NetworkError> {
-        let car = repo.car()?;
+        let did = &repo.built.commit().did;
+        let file = match &out {
+            Some(dir) => {
+                let path = dir.join(format!("{}.car", did.replace(':', "_")));
+                let file = File::create(&path).map_err(|source| NetworkError::Car {
+                    did: did.clone(),
+                    source,
+                })?;
+                Some(BufWriter::new(file))
+            }
+            None => None,
+        };
+        let mut counted = repo.write_car(Counting {
+            inner: file,
+            bytes: 0,
+        })?;
+        counted.flush().map_err(|source| NetworkError::Car {
+            did: did.clone(),
+            source,
+        })?;
         records.fetch_add(repo.records.len() as u64, Ordering::Relaxed);
-        bytes.fetch_add(car.len() as u64, Ordering::Relaxed);
+        bytes.fetch_add(counted.bytes, Ordering::Relaxed);
         largest.fetch_max(repo.records.len() as u64, Ordering::Relaxed);
-        if let Some(dir) = &out {
-            let did = &repo.built.commit().did;
-            let path = dir.join(format!("{}.car", did.replace(':', "_")));
-            std::fs::write(&path, &car).map_err(|source| NetworkError::Car {
-                did: did.clone(),
-                source,
-            })?;
-        }
         Ok(())
     })?;
     let total = start.elapsed();
@@ -70,4 +83,28 @@ fn main() -> anyhow::Result<()> {
         total.as_secs_f64(),
     );
     Ok(())
+}
+
+/// Counts what passes through, to a file or nowhere.
+struct Counting {
+    inner: Option<BufWriter<File>>,
+    bytes: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = match &mut self.inner {
+            Some(file) => file.write(buf)?,
+            None => buf.len(),
+        };
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
 }

@@ -172,3 +172,62 @@ async fn a_failing_backfiller_exits_non_zero() {
     assert!(log.contains("task died"), "the cause is logged: {log}");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// rsky's variable names work: input and output streams and the group come from the aliases.
+#[tokio::test]
+async fn rsky_environment_aliases_are_honoured() {
+    let redis = TestRedis::start().await.unwrap();
+    let client = client(&redis);
+    let plc = start_plc().await;
+    let repo = build_repo(&did(5), 3, 1, 5);
+    let pds = start_pds(&plc, &[&repo], Faults::none(), None).await;
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg("alt_in")
+        .arg("*")
+        .arg("repo")
+        .arg(serde_json::to_string(&entry(&repo.did)).unwrap())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut child = process(&redis, plc.url().as_str())
+        .env("BACKFILLER_BACKFILL_STREAM", "alt_in")
+        .env("BACKFILLER_FIREHOSE_STREAM", "alt_out")
+        .env("BACKFILLER_GROUP", "alt_group")
+        .env("BACKFILLER_CONSUMER", "alt_consumer")
+        .spawn()
+        .unwrap();
+    let expected = repo.records.len() as u64 + 1;
+    wait_until("events in the aliased output stream", DEADLINE, || {
+        let mut conn = conn.clone();
+        async move {
+            let len: u64 = redis::cmd("XLEN")
+                .arg("alt_out")
+                .query_async(&mut conn)
+                .await?;
+            Ok((len == expected).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    let consumers: redis::Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("alt_in")
+        .arg("alt_group")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        format!("{consumers:?}").contains("alt_consumer"),
+        "{consumers:?}"
+    );
+    let status = child.stop(DEADLINE).await.unwrap();
+    assert!(status.success(), "{}", child.log_tail(20));
+    let len: u64 = redis::cmd("XLEN")
+        .arg("firehose_backfill")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(len, 0, "nothing went to the default stream");
+    pds.stop().await;
+}

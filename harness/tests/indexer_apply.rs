@@ -459,6 +459,101 @@ async fn labels_are_negated_and_lose_nul() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_replayed_label_never_undoes_its_negation() -> anyhow::Result<()> {
+    let pg = TestPostgres::start().await?;
+    let pool = database(&pg).await?;
+    let label = |val: &str, neg: bool, cts: &str| Label {
+        ver: 1,
+        src: "did:plc:labeler".into(),
+        uri: uri(ALICE, POST, "p1"),
+        cid: None,
+        val: val.into(),
+        neg: neg.then_some(true),
+        cts: cts.into(),
+        exp: None,
+        sig: None,
+    };
+    let labels = |labels| Change::Labels(LabelsEntry { seq: 1, labels });
+    let vals = |pool: sqlx::PgPool| async move {
+        let vals: Vec<(String, String)> = sqlx::query_as("SELECT val, cts FROM label ORDER BY val")
+            .fetch_all(&pool)
+            .await?;
+        anyhow::Ok(vals)
+    };
+    let (jan, feb, mar) = (
+        "2026-01-01T00:00:00.000Z",
+        "2026-02-01T00:00:00.000Z",
+        "2026-03-01T00:00:00.000Z",
+    );
+    apply(&pool, &[labels(vec![label("spam", false, jan), label("gore", false, jan)])]).await?;
+    apply(&pool, &[labels(vec![label("spam", true, feb)])]).await?;
+    let negated = snapshot(&pool).await?;
+    // The older positive label replayed alone, then with its negation in one frame in either
+    // order, then a negation at the label's own time: nothing comes back.
+    apply(&pool, &[labels(vec![label("spam", false, jan)])]).await?;
+    assert_eq!(vals(pool.clone()).await?, vec![("gore".into(), jan.into())]);
+    apply(
+        &pool,
+        &[labels(vec![label("spam", true, feb), label("spam", false, jan)])],
+    )
+    .await?;
+    apply(
+        &pool,
+        &[
+            labels(vec![label("spam", false, jan)]),
+            labels(vec![label("spam", true, feb)]),
+        ],
+    )
+    .await?;
+    assert_eq!(snapshot(&pool).await?, negated);
+    apply(&pool, &[labels(vec![label("gore", true, jan), label("gore", false, jan)])]).await?;
+    assert_eq!(vals(pool.clone()).await?, vec![]);
+    // A newer label does come back, and an older negation replayed then changes nothing.
+    apply(&pool, &[labels(vec![label("spam", false, mar)])]).await?;
+    apply(&pool, &[labels(vec![label("spam", true, feb)])]).await?;
+    assert_eq!(vals(pool.clone()).await?, vec![("spam".into(), mar.into())]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_a_post_removes_the_feed_items_of_its_reposts() -> anyhow::Result<()> {
+    let pg = TestPostgres::start().await?;
+    let pool = database(&pg).await?;
+    const REPOST: &str = "app.bsky.feed.repost";
+    let bob_post = uri(BOB, POST, "p1");
+    let carol_post = uri(CAROL, POST, "p1");
+    apply(
+        &pool,
+        &[
+            write(1, false, BOB, POST, "p1", 1, CID, post("hello")),
+            write(2, false, CAROL, POST, "p1", 1, CID, post("other")),
+            write(3, false, ALICE, REPOST, "s1", 1, CID, like(REPOST, &bob_post)),
+            write(4, false, ALICE, REPOST, "s2", 2, CID, like(REPOST, &carol_post)),
+        ],
+    )
+    .await?;
+    let items = |pool: sqlx::PgPool| async move {
+        let items: Vec<(String, String)> =
+            sqlx::query_as(r#"SELECT uri, "postUri" FROM feed_item ORDER BY uri"#)
+                .fetch_all(&pool)
+                .await?;
+        anyhow::Ok(items)
+    };
+    assert_eq!(items(pool.clone()).await?.len(), 4);
+    apply(&pool, &[delete(5, BOB, POST, "p1", 2)]).await?;
+    assert_eq!(
+        items(pool.clone()).await?,
+        vec![
+            (uri(ALICE, REPOST, "s2"), carol_post.clone()),
+            (carol_post.clone(), carol_post.clone()),
+        ],
+        "bob's post and alice's repost of it left the feeds; the repost row stays"
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM repost").await?, 2);
+    assert_aggregates_exact(&pool).await
+}
+
+#[tokio::test]
 async fn bad_records_and_malformed_events_never_block_the_batch() -> anyhow::Result<()> {
     let pg = TestPostgres::start().await?;
     let pool = database(&pg).await?;

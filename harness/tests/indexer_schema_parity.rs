@@ -38,6 +38,8 @@ const ADDITIONS: &[&str] = &[
     "index notification_unique_recipient_record_reason_idx",
     // Deleted accounts, so a late backfill cannot restore them.
     "table actor_tombstone",
+    // The newest negation per label key, so a replayed older label cannot come back.
+    "table label_negation",
 ];
 
 /// One catalog fact: what it belongs to, and its full rendered definition.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use harness::faults::{Fault, FaultPlan, FaultRule, Faults, Matcher};
 use harness::mock::{MockOptions, MockRelay, RelayState};
-use harness::services::wait_until;
+use harness::services::{RedisOptions, TestRedis, wait_until};
 use ingester::live::skipped_key;
 use ingester_support::{
     Act, DEADLINE, Running, ScriptedServer, assert_lossless, conn, expected_entries, get_i64,
@@ -304,5 +304,57 @@ async fn at_the_high_water_mark_the_writer_waits_and_drops_nothing() {
     assert!(max_len < mark + 20 + 200, "the stream grew to {max_len}");
     assert_lossless(&consumed, &expected);
     assert_eq!(consumed.len(), total);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_redis_restart_mid_stream_loses_nothing() {
+    if !TestRedis::is_private() {
+        return; // a shared server cannot be restarted
+    }
+    let mut server = TestRedis::start_with(RedisOptions {
+        appendonly: true,
+        ..RedisOptions::default()
+    })
+    .await
+    .unwrap();
+    let client = redis::Client::open(server.url().as_str()).unwrap();
+    // Slow the relay down (a pause every 25 frames) so that the restart lands mid-stream.
+    let mut plan = FaultPlan::none();
+    for frame in (25..1200).step_by(25) {
+        let when = Matcher {
+            endpoint: Some(SUBSCRIBE.into()),
+            frame: Some(frame),
+            ..Matcher::default()
+        };
+        plan = plan.with(FaultRule::always(when, Fault::Stall { ms: 30 }));
+    }
+    let (relay, frames) = relay_with_real_frames(Faults::new(plan).unwrap()).await;
+    let host = relay.url().to_string();
+    let key = cursor_key_of(&host);
+    {
+        let mut c = conn(&client).await;
+        let _: () = c.set(&key, 0).await.unwrap();
+    }
+    let mut options = live_options();
+    options.reconnect_max = std::time::Duration::from_secs(1);
+    let running = Running::start(repos_feed(), &host, options, &client).await;
+    let probe = conn(&client).await;
+    wait_until("events to flow", DEADLINE, || {
+        let mut probe = probe.clone();
+        async move {
+            let len: u64 = probe.xlen(FIREHOSE_LIVE).await?;
+            Ok((len >= 200).then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+    server.restart().await.unwrap();
+
+    let mut c = conn(&client).await;
+    wait_for_value(&c, &key, &frames.last().unwrap().0.to_string()).await;
+    running.assert_running();
+    let actual = stream_entries(&mut c, FIREHOSE_LIVE, FIELD_EVENT).await;
+    assert_lossless(&actual, &expected_entries(&frames));
     running.stop().await;
 }

@@ -218,6 +218,35 @@ async fn repeated_kill_9_while_events_flow_loses_nothing() -> anyhow::Result<()>
     Ok(())
 }
 
+/// A writer that cannot write (the stream's key holds a string) dies after its retries, and its
+/// death ends the whole process with a non-zero exit and the cause in the log; the cursor was
+/// never moved past what it could not write.
+#[tokio::test]
+async fn a_dead_writer_ends_the_process_non_zero() -> anyhow::Result<()> {
+    let (redis_server, client) = redis().await;
+    let mut c = conn(&client).await;
+    let relay = MockRelay::start(relay_state(), MockOptions::default()).await?;
+    let frames = real_frames();
+    for (seq, bytes) in &frames {
+        relay.events().append(*seq, bytes.clone())?;
+    }
+    let relay_url = relay.url().to_string();
+    let firehose_key = cursor_key(FIREHOSE_LIVE, &ServiceHost::parse(&relay_url)?);
+    let _: () = c.set(&firehose_key, 0).await?;
+    let _: () = c.set(FIREHOSE_LIVE, "not a stream").await?;
+    let mut child = ingester(&redis_server.url(), &relay_url)?
+        .env("INGESTER_MODE", "firehose")
+        .spawn()?;
+    let status = child.wait_exit(DEADLINE).await?;
+    assert_eq!(status.code(), Some(1), "log:\n{}", child.log_tail(30));
+    let logs = child.logs();
+    assert!(logs.contains("firehose-writer"), "{logs}");
+    assert!(logs.contains("WRONGTYPE"), "{logs}");
+    let cursor: String = c.get(&firehose_key).await?;
+    assert_eq!(cursor, "0");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_bad_setting_is_a_usage_error() -> anyhow::Result<()> {
     let out = std::process::Command::new(harness::services::locate_binary("ingester")?)

@@ -248,3 +248,43 @@ fn bad_specs_are_refused() {
     };
     assert!(Network::generate(spec).is_err());
 }
+
+#[test]
+fn spec_reads_from_partial_json_with_defaults() {
+    let spec: NetworkSpec = serde_json::from_str(r#"{"seed": 5, "accounts": 10}"#).unwrap();
+    assert_eq!(
+        spec,
+        NetworkSpec {
+            seed: 5,
+            accounts: 10,
+            ..NetworkSpec::default()
+        }
+    );
+    assert!(serde_json::from_str::<NetworkSpec>(r#"{"acounts": 10}"#).is_err());
+}
+
+#[test]
+fn record_counts_have_a_long_tail() {
+    let network = Network::generate(NetworkSpec {
+        seed: 2,
+        accounts: 3_000,
+        heavy_fraction: 0.003,
+        ..NetworkSpec::default()
+    })
+    .unwrap();
+    let sizes: Vec<u32> = network.accounts().iter().map(|a| a.plan.records).collect();
+    let small = sizes.iter().filter(|n| (10..100).contains(*n)).count();
+    let medium = sizes.iter().filter(|n| (100..=1_000).contains(*n)).count();
+    let heavy = sizes.iter().filter(|n| **n >= 10_000).count();
+    // Log-uniform: as many repositories of tens as of hundreds, a median near 100.
+    assert!(
+        small > 1_000 && medium > 1_000,
+        "{small} small, {medium} medium"
+    );
+    let mut sorted = sizes.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    assert!((50..200).contains(&median), "median {median}");
+    assert!((1..=30).contains(&heavy), "{heavy} heavy");
+    assert!(sizes.contains(&0));
+}

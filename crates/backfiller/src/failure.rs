@@ -76,3 +76,72 @@ pub fn from_load(e: &RepoError) -> RepoFailure {
         _ => RepoFailure::Transient(format!("corrupt CAR: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xrpc(status: u16, error: &str) -> XrpcError {
+        XrpcError::Xrpc {
+            call: "com.atproto.sync.getRepo",
+            origin: "https://pds.test".into(),
+            status,
+            error: error.into(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn account_states_are_permanent_and_named() {
+        for name in [
+            "RepoNotFound",
+            "RepoTakendown",
+            "RepoDeactivated",
+            "RepoSuspended",
+        ] {
+            match from_get_repo(&xrpc(400, name)) {
+                RepoFailure::Permanent(reason) => assert!(reason.starts_with(name), "{reason}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn server_trouble_is_transient() {
+        let e = XrpcError::Status {
+            call: "com.atproto.sync.getRepo",
+            origin: "https://pds.test".into(),
+            status: 502,
+            snippet: "<html>bad gateway</html>".into(),
+        };
+        assert_eq!(from_get_repo(&e).kind(), "transient");
+        assert_eq!(
+            from_get_repo(&xrpc(500, "InternalServerError")).kind(),
+            "transient"
+        );
+    }
+
+    #[test]
+    fn forged_and_oversized_repos_are_permanent_corrupt_ones_transient() {
+        let cid = Box::new(protocol::data_model::cid_for_cbor(b"\xa0"));
+        let wrong = RepoError::WrongDid {
+            cid: cid.clone(),
+            expected: "did:plc:a".into(),
+            actual: "did:plc:b".into(),
+        };
+        assert_eq!(from_load(&wrong).kind(), "permanent");
+        let big = RepoError::Car(CarError::TotalTooLarge {
+            offset: 1,
+            limit: 1,
+        });
+        assert_eq!(from_load(&big).kind(), "permanent");
+        let cut = RepoError::Car(CarError::Truncated { offset: 10 });
+        assert!(from_load(&cut).to_string().starts_with("corrupt CAR"));
+        assert_eq!(from_load(&cut).kind(), "transient");
+        let missing = RepoError::MissingBlock {
+            cid,
+            kind: protocol::repo::BlockKind::Record,
+        };
+        assert_eq!(from_load(&missing).kind(), "transient");
+    }
+}

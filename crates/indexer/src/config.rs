@@ -95,6 +95,16 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
 
+    /// Transactions written at once; concurrent batches are merged into them.
+    #[arg(long, env = "INDEXER_WRITERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub writers: u32,
+
+    /// Most changes merged into one transaction (a single larger batch is still written whole).
+    #[arg(long, env = "INDEXER_MAX_TRANSACTION", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_transaction: u32,
+
     /// Most PostgreSQL connections.
     #[arg(long, env = "DB_POOL_MAX_SIZE", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -139,6 +149,7 @@ mod tests {
         assert!(args.command.is_none());
         assert_eq!(args.run.group, "firehose_group");
         assert_eq!((args.run.concurrency, args.run.batch_size), (20, 50));
+        assert_eq!((args.run.writers, args.run.max_transaction), (4, 1000));
         assert_eq!(args.run.selected_streams().len(), 3);
         let args = Args::try_parse_from(["indexer", "--mode", "label"]).unwrap();
         assert_eq!(args.run.selected_streams(), vec!["label_live".to_owned()]);

@@ -1,6 +1,7 @@
 //! The indexer's `streams::Handler`: decodes deliveries of `firehose_live`, `firehose_backfill`
-//! and `label_live`, applies them with [`crate::apply::apply_isolated`], and answers per entry:
-//! done once committed, dead-letter when malformed, retry on database trouble.
+//! and `label_live`, applies them with [`crate::apply::apply_isolated`] through a
+//! [`Coalescer`] (concurrent calls share transactions), and answers per entry: done once
+//! committed, dead-letter when malformed, retry on database trouble.
 //!
 //! `identity` events have their handle verified (network I/O) before the transaction starts;
 //! `sync` events that need a fresh backfill are queued to `repo_backfill` before they are
@@ -14,12 +15,18 @@ use streams::names;
 use streams::payloads::{LabelsEntry, RepoBackfillEntry, StreamEvent};
 use streams::{Delivery, Handler, Outcome};
 
-use crate::apply::{Change, HandleChange, Outcome as Applied, Verdict, apply_isolated};
+use crate::apply::{Change, HandleChange, Outcome as Applied, Verdict};
+use crate::coalesce::Coalescer;
 use crate::verify::HandleVerifier;
+
+/// Transactions written at once by default.
+pub const DEFAULT_WRITERS: usize = 4;
+/// Most changes merged into one transaction by default.
+pub const DEFAULT_MAX_TRANSACTION: usize = 1000;
 
 /// Applies deliveries to PostgreSQL.
 pub struct IndexHandler<V> {
-    pool: PgPool,
+    writer: Coalescer,
     verifier: Arc<V>,
     resync: Option<ConnectionManager>,
 }
@@ -27,9 +34,28 @@ pub struct IndexHandler<V> {
 impl<V: HandleVerifier> IndexHandler<V> {
     /// A handler writing to `pool`, verifying handles with `verifier`, and queueing repos that
     /// need a fresh backfill on `resync` (`repo_backfill`); without it they are only logged.
+    /// Transactions: [`DEFAULT_WRITERS`] at once, of up to [`DEFAULT_MAX_TRANSACTION`] changes.
     pub fn new(pool: PgPool, verifier: V, resync: Option<ConnectionManager>) -> Self {
-        Self {
+        Self::with_writers(
             pool,
+            verifier,
+            resync,
+            DEFAULT_WRITERS,
+            DEFAULT_MAX_TRANSACTION,
+        )
+    }
+
+    /// Like [`IndexHandler::new`], with `writers` transactions at once, each merging the
+    /// batches of concurrent calls up to `max_changes` changes.
+    pub fn with_writers(
+        pool: PgPool,
+        verifier: V,
+        resync: Option<ConnectionManager>,
+        writers: usize,
+        max_changes: usize,
+    ) -> Self {
+        Self {
+            writer: Coalescer::new(pool, writers, max_changes),
             verifier: Arc::new(verifier),
             resync,
         }
@@ -110,7 +136,7 @@ impl<V: HandleVerifier> Handler for IndexHandler<V> {
                 Err(outcome) => answers.push(Some(outcome)),
             }
         }
-        let verdicts = apply_isolated(&self.pool, &changes).await;
+        let verdicts = self.writer.write(changes.clone()).await;
         for ((slot, change), verdict) in slots.into_iter().zip(&changes).zip(verdicts) {
             let answer = match verdict {
                 Verdict::Done(Applied::Malformed(reason)) => Outcome::DeadLetter(reason),

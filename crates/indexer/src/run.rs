@@ -62,7 +62,13 @@ pub async fn run(args: &Args, cancel: CancellationToken) -> anyhow::Result<()> {
         consumer = options.consumer,
         "indexer starting"
     );
-    let handler = IndexHandler::new(pool.clone(), verifier, Some(resync));
+    let handler = IndexHandler::with_writers(
+        pool.clone(),
+        verifier,
+        Some(resync),
+        args.run.writers as usize,
+        args.run.max_transaction as usize,
+    );
     let result = Consumer::new(redis, options, handler)
         .with_partition(did_partition)
         .run(cancel)

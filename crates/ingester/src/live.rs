@@ -123,8 +123,8 @@ impl Subscription {
         let cursor = match stored {
             None => None,
             Some(value) => match value.trim().parse::<i64>() {
-                Ok(seq) => Some(seq),
-                Err(_) => return Err(LiveError::BadCursor { key, value }),
+                Ok(seq) if seq >= 0 => Some(seq),
+                _ => return Err(LiveError::BadCursor { key, value }),
             },
         };
         match cursor {

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use ingester::config::{Args, ENV_ALIASES};
 use runtime::Supervisor;
 
+// Frames become many short-lived allocations on several threads; glibc's allocator spent about a
+// quarter of the firehose path's CPU in profiles, mimalloc a fraction of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Args = runtime::parse_args(ENV_ALIASES);

@@ -21,7 +21,7 @@ pub enum NetworkError {
         value: String,
         /// Why it is invalid.
         #[source]
-        source: SyntaxError,
+        source: Box<SyntaxError>,
     },
     /// A record did not encode as DAG-CBOR.
     #[error("encoding record {uri}: {source}")]
@@ -30,7 +30,7 @@ pub enum NetworkError {
         uri: String,
         /// The data-model error.
         #[source]
-        source: DataModelError,
+        source: Box<DataModelError>,
     },
     /// Building or signing a repository failed.
     #[error("building the repository of {did}: {source}")]
@@ -39,7 +39,7 @@ pub enum NetworkError {
         did: String,
         /// The repository error.
         #[source]
-        source: RepoError,
+        source: Box<RepoError>,
     },
     /// A signing key could not be made from the seeded bytes.
     #[error("making the signing key of account {index}: {source}")]
@@ -48,7 +48,7 @@ pub enum NetworkError {
         index: usize,
         /// The key error.
         #[source]
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// Writing a CAR failed.
     #[error("writing the CAR of {did}: {source}")]

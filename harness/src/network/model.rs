@@ -199,7 +199,7 @@ impl Network {
             .build(&account.key)
             .map_err(|source| NetworkError::Repo {
                 did: account.did.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(GeneratedRepo::new(account.index, rev, built, records))
     }
@@ -220,10 +220,7 @@ impl Network {
                 let Some(account) = self.accounts.get(index) else {
                     return;
                 };
-                let result = self
-                    .build_repo(account)
-                    .map_err(E::from)
-                    .and_then(|repo| f(repo));
+                let result = self.build_repo(account).map_err(E::from).and_then(&f);
                 if let Err(error) = result {
                     stop.store(true, Ordering::Relaxed);
                     if let Ok(mut slot) = failure.lock() {
@@ -360,7 +357,7 @@ impl Network {
 pub(crate) fn encode(did: &str, draft: RecordDraft) -> Result<GeneratedRecord, NetworkError> {
     let bytes = json_to_cbor(&draft.value).map_err(|source| NetworkError::Record {
         uri: format!("at://{did}/{}/{}", draft.collection, draft.rkey),
-        source,
+        source: Box::new(source),
     })?;
     Ok(GeneratedRecord {
         collection: draft.collection,
@@ -463,18 +460,28 @@ fn seeded_key(
         }
     }
     match last {
-        Some(source) => Err(NetworkError::Key { index, source }),
+        Some(source) => Err(NetworkError::Key {
+            index,
+            source: Box::new(source),
+        }),
         None => Err(NetworkError::Spec("no key attempts".into())),
     }
 }
 
-/// A record count drawn log-uniformly from `range`: many small repositories, a long tail.
+/// A record count drawn about log-uniformly from `range`: many small repositories, a long tail.
+///
+/// Integer-only (an octave uniformly, then a value uniformly within it) so that no platform's
+/// `ln`/`exp` rounding can change a network.
 fn log_uniform(rng: &mut impl Rng, range: RecordRange) -> u32 {
-    let low = f64::from(range.min.max(1)).ln();
-    let high = f64::from(range.max.max(1)).ln();
-    if high <= low {
-        return range.min;
+    let low = range.min.max(1);
+    let high = range.max.max(low);
+    for _ in 0..64 {
+        let octave = rng.gen_range(low.ilog2()..=high.ilog2());
+        let start = 1u64 << octave;
+        let value = rng.gen_range(start..start * 2);
+        if (u64::from(low)..=u64::from(high)).contains(&value) {
+            return value as u32;
+        }
     }
-    let value = rng.gen_range(low..=high).exp().round();
-    (value as u32).clamp(range.min, range.max)
+    low
 }

@@ -80,7 +80,7 @@ impl RepoPlan {
         if rng.gen_bool(0.05) {
             slots.push(Slot::Postgate);
         }
-        if records >= 50 && rng.gen_bool(0.03) {
+        if records >= 20 && rng.gen_bool(0.05) {
             slots.push(Slot::ListBlock);
         }
         // A small repository keeps only the first of these; gates and packs come after what they

@@ -65,6 +65,16 @@ impl GeneratedRepo {
         self.built.commit_cid()
     }
 
+    /// Streams the CAR to `writer` (a file, for repositories too big to hold twice).
+    pub fn write_car<W: std::io::Write>(&self, writer: W) -> Result<W, NetworkError> {
+        self.built
+            .write_car(BlockOrder::ReferencePds, writer)
+            .map_err(|source| NetworkError::Car {
+                did: self.built.commit().did.clone(),
+                source,
+            })
+    }
+
     /// The CAR `getRepo` serves: blocks in the reference PDS's order.
     pub fn car(&self) -> Result<Bytes, NetworkError> {
         self.built

@@ -25,7 +25,7 @@ pub enum ScriptError {
         did: String,
         /// The tree error.
         #[source]
-        source: MstError,
+        source: Box<MstError>,
     },
     /// Signing or building a repository failed.
     #[error("repository of {did}: {source}")]
@@ -34,7 +34,7 @@ pub enum ScriptError {
         did: String,
         /// The repository error.
         #[source]
-        source: RepoError,
+        source: Box<RepoError>,
     },
     /// A frame did not encode.
     #[error("encoding the frame of seq {seq}: {source}")]
@@ -43,7 +43,7 @@ pub enum ScriptError {
         seq: i64,
         /// The frame error.
         #[source]
-        source: FrameError,
+        source: Box<FrameError>,
     },
     /// An identifier the script made does not parse.
     #[error("generated an invalid {what} {value:?}: {source}")]
@@ -54,11 +54,11 @@ pub enum ScriptError {
         value: String,
         /// Why it is invalid.
         #[source]
-        source: SyntaxError,
+        source: Box<SyntaxError>,
     },
     /// A label did not encode for signing.
     #[error("encoding a label for signing: {0}")]
-    Label(#[source] DataModelError),
+    Label(#[source] Box<DataModelError>),
     /// The frame's commit and the rebuilt repository's commit differ (a generator bug).
     #[error("{did}: the frame commits {frame} but the rebuilt repository has {car}")]
     Diverged {
@@ -77,7 +77,7 @@ impl ScriptError {
         ScriptError::Syntax {
             what,
             value: value.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 }

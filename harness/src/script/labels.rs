@@ -69,7 +69,8 @@ pub(crate) fn sign_label(draft: LabelDraft, key: &Keypair) -> Result<Label, Scri
         exp: draft.exp,
         sig: None,
     };
-    let bytes = json_to_cbor(&unsigned_json(&label)).map_err(ScriptError::Label)?;
+    let bytes =
+        json_to_cbor(&unsigned_json(&label)).map_err(|e| ScriptError::Label(Box::new(e)))?;
     label.sig = Some(key.sign(&bytes).to_vec());
     Ok(label)
 }

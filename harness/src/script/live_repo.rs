@@ -76,7 +76,7 @@ impl LiveRepo {
         pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut mst = Mst::from_sorted(pairs).map_err(|source| ScriptError::Mst {
             did: did.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
         // Everything so far is already in the repository: only later nodes are news.
         mst.take_new_blocks();
@@ -143,7 +143,7 @@ impl LiveRepo {
         let did = self.did.clone();
         let mst_error = |source| ScriptError::Mst {
             did: did.clone(),
-            source,
+            source: Box::new(source),
         };
         let mut repo_ops = Vec::with_capacity(ops.len());
         let mut truth = Vec::with_capacity(ops.len());
@@ -206,11 +206,11 @@ impl LiveRepo {
             .sign(key)
             .map_err(|source| ScriptError::Repo {
                 did: self.did.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let (commit_cid, commit_block) = commit.to_block().map_err(|source| ScriptError::Repo {
             did: self.did.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let commit_block = Bytes::from(commit_block);
         let mut blocks: Vec<(Cid, Bytes)> = vec![(commit_cid, commit_block.clone())];
@@ -241,7 +241,7 @@ impl LiveRepo {
         }
         let repo_error = |source| ScriptError::Repo {
             did: self.did.clone(),
-            source,
+            source: Box::new(source),
         };
         let built = builder.build(key).map_err(repo_error)?;
         if built.commit_cid() != self.commit {

@@ -501,9 +501,10 @@ impl<'a> Player<'a> {
             seq,
             labels: labels.clone(),
         });
-        let bytes = frame
-            .encode()
-            .map_err(|source| ScriptError::Frame { seq, source })?;
+        let bytes = frame.encode().map_err(|source| ScriptError::Frame {
+            seq,
+            source: Box::new(source),
+        })?;
         Ok(Some(ScriptEvent {
             source: EventSource::Labeler {
                 did: labeler.did.clone(),
@@ -562,9 +563,10 @@ fn relay_event(
     frame: &Frame,
     change: Change,
 ) -> Result<ScriptEvent, ScriptError> {
-    let bytes = frame
-        .encode()
-        .map_err(|source| ScriptError::Frame { seq, source })?;
+    let bytes = frame.encode().map_err(|source| ScriptError::Frame {
+        seq,
+        source: Box::new(source),
+    })?;
     Ok(ScriptEvent {
         source: EventSource::Relay,
         seq,

@@ -182,6 +182,7 @@ pub const TABLES: &[&str] = &[
     "profile_agg",
     "notification",
     "label",
+    "label_negation",
 ];
 
 /// Every row of every table the indexer writes, as sorted JSON text per table.

@@ -32,10 +32,14 @@ pub async fn redis() -> (TestRedis, redis::Client) {
     (server, client)
 }
 
-/// A plain connection for probes.
+/// A plain connection for probes, with timeouts generous enough for a loaded machine (the
+/// client's default response timeout is 500 ms).
 pub async fn conn(client: &redis::Client) -> MultiplexedConnection {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(10)))
+        .set_response_timeout(Some(Duration::from_secs(30)));
     client
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("connect")
 }

@@ -89,9 +89,8 @@ async fn delete_account(
         .into_iter()
         .map(|(u,)| u)
         .collect();
+    // Removing the rows through `remove` counts them out of every aggregate they were in.
     remove(conn, &uris, touched).await?;
-    // The account's own aggregate row stays exact: others' follows of it still count.
-    touched.profile(did);
     for (sql, step) in [
         (
             "DELETE FROM record WHERE did = $1",

@@ -1,71 +1,73 @@
-//! Exact aggregates: `post_agg` and `profile_agg` recounted once per distinct key per batch.
+//! Exact aggregates: `post_agg` and `profile_agg` moved by deltas, once per key per batch.
 //!
-//! Never a `COUNT(*)` per event: the batch gathers the keys whose counted rows it changed, and
-//! recounts each once, from the indexed rows, at the end. Concurrent batches stay exact because
-//! each takes a transaction-scoped advisory lock per key (in one global order, so no deadlock)
-//! before it recounts: under READ COMMITTED the recount statement that runs after the lock is
-//! granted sees every other batch that recounted the key before it, committed.
+//! Never a `COUNT(*)`: a counted row adds (or removes) one only when `RETURNING` says it really
+//! went in (or out), and the batch sums those per key and applies each sum once, at the end.
+//! Concurrent batches stay exact because `ON CONFLICT DO UPDATE` adds to the latest committed
+//! value under the row's lock; every batch locks its keys in one global order (post keys
+//! sorted, then profile keys sorted), so two batches cannot deadlock on them.
 
 use sqlx::PgConnection;
 
 use super::error::{ApplyError, Step};
 use super::touched::Touched;
 
-/// Advisory-lock namespace of aggregate keys (DID locks use [`super::DID_LOCKS`]).
-const AGG_LOCKS: i32 = 2;
-
-/// Recounts every aggregate key `touched` names.
-pub(crate) async fn recount(conn: &mut PgConnection, touched: &Touched) -> Result<(), ApplyError> {
-    let posts: Vec<String> = touched.post_aggs.iter().cloned().collect();
-    let profiles: Vec<String> = touched.profile_aggs.iter().cloned().collect();
-    if posts.is_empty() && profiles.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = posts.iter().chain(profiles.iter()).cloned().collect();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock($2, h) FROM \
-         (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS s",
-    )
-    .bind(&keys)
-    .bind(AGG_LOCKS)
-    .execute(&mut *conn)
-    .await
-    .step("locking aggregate keys")?;
-    if !posts.is_empty() {
+/// Adds every delta `touched` holds to its aggregate row (created at the delta if missing).
+pub(crate) async fn apply(conn: &mut PgConnection, touched: &Touched) -> Result<(), ApplyError> {
+    if !touched.post_aggs.is_empty() {
+        let keys: Vec<&str> = touched.post_aggs.keys().map(String::as_str).collect();
+        let column = |i: usize| -> Vec<i64> {
+            touched
+                .post_aggs
+                .values()
+                .map(|c| c.get(i).copied().unwrap_or(0))
+                .collect()
+        };
         sqlx::query(
             r#"INSERT INTO post_agg (uri, "likeCount", "replyCount", "repostCount", "quoteCount")
-               SELECT k,
-                 (SELECT count(*) FROM "like" WHERE subject = k),
-                 (SELECT count(*) FROM post WHERE "replyParent" = k
-                    AND ("violatesThreadGate" IS NULL OR "violatesThreadGate" = false)),
-                 (SELECT count(*) FROM repost WHERE subject = k),
-                 (SELECT count(*) FROM quote WHERE subject = k)
-               FROM unnest($1::text[]) AS k ORDER BY k
+               SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[])
+                 AS x(k, l, r, s, q)
+               ORDER BY k
                ON CONFLICT (uri) DO UPDATE SET
-                 "likeCount" = excluded."likeCount", "replyCount" = excluded."replyCount",
-                 "repostCount" = excluded."repostCount", "quoteCount" = excluded."quoteCount""#,
+                 "likeCount" = post_agg."likeCount" + excluded."likeCount",
+                 "replyCount" = post_agg."replyCount" + excluded."replyCount",
+                 "repostCount" = post_agg."repostCount" + excluded."repostCount",
+                 "quoteCount" = post_agg."quoteCount" + excluded."quoteCount""#,
         )
-        .bind(&posts)
+        .bind(&keys)
+        .bind(column(0))
+        .bind(column(1))
+        .bind(column(2))
+        .bind(column(3))
         .execute(&mut *conn)
         .await
-        .step("recounting post_agg")?;
+        .step("adding to post_agg")?;
     }
-    if !profiles.is_empty() {
+    if !touched.profile_aggs.is_empty() {
+        let keys: Vec<&str> = touched.profile_aggs.keys().map(String::as_str).collect();
+        let column = |i: usize| -> Vec<i64> {
+            touched
+                .profile_aggs
+                .values()
+                .map(|c| c.get(i).copied().unwrap_or(0))
+                .collect()
+        };
         sqlx::query(
             r#"INSERT INTO profile_agg (did, "followersCount", "followsCount", "postsCount")
-               SELECT k,
-                 (SELECT count(*) FROM follow WHERE "subjectDid" = k),
-                 (SELECT count(*) FROM follow WHERE creator = k),
-                 (SELECT count(*) FROM post WHERE creator = k)
-               FROM unnest($1::text[]) AS k ORDER BY k
+               SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[])
+                 AS x(k, fr, fs, p)
+               ORDER BY k
                ON CONFLICT (did) DO UPDATE SET
-                 "followersCount" = excluded."followersCount",
-                 "followsCount" = excluded."followsCount", "postsCount" = excluded."postsCount""#,
+                 "followersCount" = profile_agg."followersCount" + excluded."followersCount",
+                 "followsCount" = profile_agg."followsCount" + excluded."followsCount",
+                 "postsCount" = profile_agg."postsCount" + excluded."postsCount""#,
         )
-        .bind(&profiles)
+        .bind(&keys)
+        .bind(column(0))
+        .bind(column(1))
+        .bind(column(2))
         .execute(&mut *conn)
         .await
-        .step("recounting profile_agg")?;
+        .step("adding to profile_agg")?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use sqlx::PgConnection;
 
 use super::error::{ApplyError, Step};
-use super::touched::Touched;
+use super::touched::{PostCount, ProfileCount, Touched};
 use crate::records::{
     BlockRow, FeedGeneratorRow, FeedItemRow, FollowRow, LabelerRow, LikeRow, ListBlockRow,
     ListItemRow, ListRow, PostGateRow, PostRows, ProfileRow, Rows, StarterPackRow, ThreadGateRow,
@@ -138,8 +138,8 @@ async fn posts(
     .await
     .step("inserting post rows")?;
     for (uri, creator, parent) in done {
-        touched.profile(&creator);
-        touched.post(parent.as_deref());
+        touched.profile(&creator, ProfileCount::Posts, 1);
+        touched.post(parent.as_deref(), PostCount::Reply, 1);
         inserted.insert(uri);
     }
 
@@ -228,7 +228,8 @@ async fn posts(
         .fetch_all(&mut *conn)
         .await
         .step("inserting quote rows")?;
-        done.iter().for_each(|(s,)| touched.post(Some(s)));
+        done.iter()
+            .for_each(|(s,)| touched.post(Some(s), PostCount::Quote, 1));
     }
     Ok(())
 }
@@ -329,8 +330,13 @@ async fn likes(
             .await
             .step("recording duplicates")?;
     }
+    let count = if repost {
+        PostCount::Repost
+    } else {
+        PostCount::Like
+    };
     for (uri, subject) in done {
-        touched.post(Some(&subject));
+        touched.post(Some(&subject), count, 1);
         inserted.insert(uri);
     }
     Ok(())
@@ -409,8 +415,8 @@ async fn follows(
     }
     for (uri, creator, subject) in done {
         if !block {
-            touched.profile(&creator);
-            touched.profile(&subject);
+            touched.profile(&creator, ProfileCount::Follows, 1);
+            touched.profile(&subject, ProfileCount::Followers, 1);
         }
         inserted.insert(uri);
     }

@@ -1,8 +1,11 @@
-//! Labels: one `label` row per `(src, uri, cid, val)`; a negation removes the row.
+//! Labels: one `label` row per `(src, uri, cid, val)`; a negation removes the row and is
+//! remembered in `label_negation`.
 //!
-//! A batch's labels are collapsed to the last one per key (stream order), so one bulk upsert
-//! and one bulk delete apply them. A label older (`cts`) than the stored one changes nothing, so
-//! a replay cannot bring back a negated label or roll back a newer one. `\u0000` is removed.
+//! Newest `cts` wins per key (on equal `cts` the negation wins): a batch's labels are collapsed
+//! to the winner per key, so one bulk upsert and one bulk delete apply them. A positive label
+//! older than the stored one, or not newer than the key's remembered negation, changes nothing,
+//! so replaying an older label can neither roll back a newer one nor bring back a negated one.
+//! `\u0000` is removed.
 
 use std::collections::HashMap;
 
@@ -23,13 +26,20 @@ struct Row {
     exp: Option<String>,
 }
 
+impl Row {
+    /// Whether `self` wins over `other` for the same key: newer `cts`, or a negation on a tie.
+    fn beats(&self, other: &Row) -> bool {
+        (self.cts.as_str(), self.neg) > (other.cts.as_str(), other.neg)
+    }
+}
+
 fn clean(s: &str) -> String {
     s.replace('\0', "")
 }
 
-/// Applies `labels`, in order.
-pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<(), ApplyError> {
-    let mut last: HashMap<(String, String, String, String), Row> = HashMap::new();
+/// The winning label per key.
+fn collapse(labels: &[&Label]) -> Vec<Row> {
+    let mut winners: HashMap<(String, String, String, String), Row> = HashMap::new();
     for l in labels {
         let row = Row {
             src: clean(&l.src),
@@ -46,9 +56,22 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
             row.cid.clone(),
             row.val.clone(),
         );
-        last.insert(key, row);
+        match winners.get(&key) {
+            Some(current) if !row.beats(current) => {}
+            _ => {
+                winners.insert(key, row);
+            }
+        }
     }
-    let (neg, pos): (Vec<Row>, Vec<Row>) = last.into_values().partition(|r| r.neg);
+    let mut rows: Vec<Row> = winners.into_values().collect();
+    // One lock order for every batch.
+    rows.sort_by(|a, b| (&a.src, &a.uri, &a.cid, &a.val).cmp(&(&b.src, &b.uri, &b.cid, &b.val)));
+    rows
+}
+
+/// Applies `labels`.
+pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<(), ApplyError> {
+    let (neg, pos): (Vec<Row>, Vec<Row>) = collapse(labels).into_iter().partition(|r| r.neg);
     if !pos.is_empty() {
         let col = |f: fn(&Row) -> &str| pos.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();
         sqlx::query(
@@ -56,6 +79,9 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
                SELECT s, u, c, v, false, t, e
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
                  AS x(s, u, c, v, t, e)
+               WHERE NOT EXISTS (SELECT 1 FROM label_negation n
+                 WHERE n.src = x.s AND n.uri = x.u AND n.cid = x.c AND n.val = x.v
+                   AND n.cts >= x.t)
                ORDER BY s, u, c, v
                ON CONFLICT (src, uri, cid, val) DO UPDATE SET neg = false, cts = excluded.cts,
                  exp = excluded.exp
@@ -74,11 +100,18 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
     if !neg.is_empty() {
         let col = |f: fn(&Row) -> &str| neg.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();
         sqlx::query(
-            r#"DELETE FROM label l
-               USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 AS x(s, u, c, v, t)
-               WHERE l.src = x.s AND l.uri = x.u AND l.cid = x.c AND l.val = x.v
-                 AND l.cts <= x.t"#,
+            r#"WITH x AS (
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                   AS x(s, u, c, v, t)
+               ), gone AS (
+                 DELETE FROM label l USING x
+                 WHERE l.src = x.s AND l.uri = x.u AND l.cid = x.c AND l.val = x.v
+                   AND l.cts <= x.t
+               )
+               INSERT INTO label_negation (src, uri, cid, val, cts)
+               SELECT s, u, c, v, t FROM x ORDER BY s, u, c, v
+               ON CONFLICT (src, uri, cid, val) DO UPDATE SET cts = excluded.cts
+               WHERE label_negation.cts < excluded.cts"#,
         )
         .bind(col(|r| &r.src))
         .bind(col(|r| &r.uri))
@@ -90,4 +123,49 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
         .step("negating labels")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(val: &str, neg: bool, cts: &str) -> Label {
+        Label {
+            ver: 1,
+            src: "did:plc:l".into(),
+            uri: "did:plc:x".into(),
+            cid: None,
+            val: val.into(),
+            neg: Some(neg),
+            cts: cts.into(),
+            exp: None,
+            sig: None,
+        }
+    }
+
+    #[test]
+    fn newest_cts_wins_and_a_negation_wins_a_tie() {
+        let older_positive_last = [
+            label("a", true, "2026-02-01T00:00:00.000Z"),
+            label("a", false, "2026-01-01T00:00:00.000Z"),
+        ];
+        let tie = [
+            label("b", true, "2026-01-01T00:00:00.000Z"),
+            label("b", false, "2026-01-01T00:00:00.000Z"),
+        ];
+        let newer_positive = [
+            label("c", true, "2026-01-01T00:00:00.000Z"),
+            label("c", false, "2026-03-01T00:00:00.000Z"),
+        ];
+        for (labels, neg) in [
+            (&older_positive_last, true),
+            (&tie, true),
+            (&newer_positive, false),
+        ] {
+            let refs: Vec<&Label> = labels.iter().collect();
+            let rows = collapse(&refs);
+            assert_eq!(rows.len(), 1);
+            assert!(rows.iter().all(|r| r.neg == neg), "{}", labels[0].val);
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! The rules are `shared/schema-notes.md`'s: newest wins by `rev`, with tombstones for deletes
 //! and for deleted accounts; an update replaces the previous version's typed rows; duplicates go
 //! to `duplicate_record` and the oldest is promoted when its original goes; aggregates are
-//! recounted once per distinct key per batch; only live events notify, never twice; every DID
+//! moved by exact deltas once per key per batch; only live events notify, never twice; every DID
 //! seen gets an `actor` row and `actor_sync` only moves forward.
 //!
 //! A batch is split into rounds ([`rounds`]) in which no two changes need ordering, and each
@@ -181,7 +181,7 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
     }
     accounts::settle(&mut tx, &touched).await?;
     labels::apply(&mut tx, &labels).await?;
-    aggregates::recount(&mut tx, &touched).await?;
+    aggregates::apply(&mut tx, &touched).await?;
     tx.commit().await.step("committing")?;
     for outcome in &outcomes {
         metrics::counter!("indexer_changes_total", "outcome" => outcome.as_str()).increment(1);

@@ -78,22 +78,15 @@ pub(crate) async fn apply(
         return Ok(());
     }
     let uris: Vec<String> = ops.iter().map(PathOp::uri).collect();
-    let stored = read_stored(conn, &uris).await?;
     let dids: Vec<String> = ops.iter().map(|o| o.did().to_owned()).collect();
-    let dead: HashSet<String> =
-        sqlx::query_as::<_, (String,)>("SELECT did FROM actor_tombstone WHERE did = ANY($1)")
-            .bind(&dids)
-            .fetch_all(&mut *conn)
-            .await
-            .step("reading account tombstones")?
-            .into_iter()
-            .map(|(d,)| d)
-            .collect();
+    let (stored, dead) = read_stored(conn, &uris, &dids).await?;
 
     // Decide each op; collect what to remove, delete and write.
     let mut to_remove: Vec<String> = Vec::new();
     let mut deleted: Vec<(String, &RecordDelete)> = Vec::new();
     let mut writes: Vec<(usize, String, &RecordWrite)> = Vec::new();
+    // Written paths that had a tombstone: the new record's rev guards them from now on.
+    let mut revived: Vec<String> = Vec::new();
     for (op, uri) in ops.iter().zip(uris) {
         let s = stored.get(&uri);
         let record = s.and_then(|s| s.record.as_ref());
@@ -111,6 +104,9 @@ pub(crate) async fn apply(
                 } else {
                     if record.is_some() {
                         to_remove.push(uri.clone());
+                    }
+                    if tomb.is_some() {
+                        revived.push(uri.clone());
                     }
                     writes.push((*i, uri, w));
                     Outcome::Applied
@@ -150,7 +146,7 @@ pub(crate) async fn apply(
 
     remove(conn, &to_remove, touched).await?;
     let promoted = apply_deletes(conn, &deleted).await?;
-    write_records(conn, &writes).await?;
+    write_records(conn, &writes, &revived).await?;
 
     // Map and insert typed rows: the writes, then the promoted duplicates.
     let mut mapped: Vec<(Rows, bool)> = Vec::new();
@@ -208,30 +204,37 @@ fn uri_of(rows: &Rows) -> Option<&str> {
     })
 }
 
+/// What is stored for each path, and which of the DIDs are deleted accounts: one round trip.
 async fn read_stored(
     conn: &mut PgConnection,
     uris: &[String],
-) -> Result<HashMap<String, Stored>, ApplyError> {
+    dids: &[String],
+) -> Result<(HashMap<String, Stored>, HashSet<String>), ApplyError> {
+    let rows: Vec<(String, String, Option<String>, Option<String>, Option<String>, bool)> =
+        sqlx::query_as(
+            r#"SELECT x.uri, x.did, r.rev, r.cid, t.rev, a.did IS NOT NULL
+               FROM unnest($1::text[], $2::text[]) AS x(uri, did)
+               LEFT JOIN record r ON r.uri = x.uri
+               LEFT JOIN record_tombstone t ON t.uri = x.uri
+               LEFT JOIN actor_tombstone a ON a.did = x.did"#,
+        )
+        .bind(uris)
+        .bind(dids)
+        .fetch_all(&mut *conn)
+        .await
+        .step("reading record revs and tombstones")?;
     let mut stored: HashMap<String, Stored> = HashMap::new();
-    let records: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT uri, rev, cid FROM record WHERE uri = ANY($1)")
-            .bind(uris)
-            .fetch_all(&mut *conn)
-            .await
-            .step("reading record revs")?;
-    for (uri, rev, cid) in records {
-        stored.entry(uri).or_default().record = Some((rev, cid));
+    let mut dead = HashSet::new();
+    for (uri, did, rev, cid, tombstone, is_dead) in rows {
+        if is_dead {
+            dead.insert(did);
+        }
+        let record = rev.zip(cid);
+        if record.is_some() || tombstone.is_some() {
+            stored.insert(uri, Stored { record, tombstone });
+        }
     }
-    let tombs: Vec<(String, String)> =
-        sqlx::query_as("SELECT uri, rev FROM record_tombstone WHERE uri = ANY($1)")
-            .bind(uris)
-            .fetch_all(&mut *conn)
-            .await
-            .step("reading tombstones")?;
-    for (uri, rev) in tombs {
-        stored.entry(uri).or_default().tombstone = Some(rev);
-    }
-    Ok(stored)
+    Ok((stored, dead))
 }
 
 /// Deletes `record` rows, raises tombstones, drops notifications, and promotes the oldest
@@ -345,10 +348,11 @@ fn promoted_rows(uri: &str, cid: &str, json: &str, indexed_at: &str) -> Option<R
     map_record(&source, &record).ok()
 }
 
-/// Upserts the `record` rows of applied writes and drops their tombstones.
+/// Upserts the `record` rows of applied writes and drops the tombstones of `revived` paths.
 async fn write_records(
     conn: &mut PgConnection,
     writes: &[(usize, String, &RecordWrite)],
+    revived: &[String],
 ) -> Result<(), ApplyError> {
     if writes.is_empty() {
         return Ok(());
@@ -394,10 +398,12 @@ async fn write_records(
     .execute(&mut *conn)
     .await
     .step("writing record rows")?;
-    sqlx::query("DELETE FROM record_tombstone WHERE uri = ANY($1)")
-        .bind(&uris)
-        .execute(&mut *conn)
-        .await
-        .step("dropping superseded tombstones")?;
+    if !revived.is_empty() {
+        sqlx::query("DELETE FROM record_tombstone WHERE uri = ANY($1)")
+            .bind(revived)
+            .execute(&mut *conn)
+            .await
+            .step("dropping superseded tombstones")?;
+    }
     Ok(())
 }

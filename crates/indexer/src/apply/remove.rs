@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use sqlx::PgConnection;
 
 use super::error::{ApplyError, Step};
-use super::touched::Touched;
+use super::touched::{PostCount, ProfileCount, Touched};
 
 /// The collection of an `at://did/collection/rkey` URI.
 pub(crate) fn collection_of(uri: &str) -> Option<&str> {
@@ -59,7 +59,9 @@ pub(crate) async fn remove(
                         .fetch_all(&mut *conn)
                         .await
                         .step("deleting like rows")?;
-                subjects.iter().for_each(|(s,)| touched.post(Some(s)));
+                subjects
+                    .iter()
+                    .for_each(|(s,)| touched.post(Some(s), PostCount::Like, -1));
             }
             "app.bsky.feed.repost" => {
                 let subjects: Vec<(String,)> =
@@ -68,7 +70,9 @@ pub(crate) async fn remove(
                         .fetch_all(&mut *conn)
                         .await
                         .step("deleting repost rows")?;
-                subjects.iter().for_each(|(s,)| touched.post(Some(s)));
+                subjects
+                    .iter()
+                    .for_each(|(s,)| touched.post(Some(s), PostCount::Repost, -1));
                 sqlx::query("DELETE FROM feed_item WHERE uri = ANY($1)")
                     .bind(&of_collection)
                     .execute(&mut *conn)
@@ -84,8 +88,8 @@ pub(crate) async fn remove(
                 .await
                 .step("deleting follow rows")?;
                 for (creator, subject) in &pairs {
-                    touched.profile(creator);
-                    touched.profile(subject);
+                    touched.profile(creator, ProfileCount::Follows, -1);
+                    touched.profile(subject, ProfileCount::Followers, -1);
                 }
             }
             other => {
@@ -119,8 +123,8 @@ async fn remove_posts(
             .await
             .step("deleting post rows")?;
     for (creator, parent) in &posts {
-        touched.profile(creator);
-        touched.post(parent.as_deref());
+        touched.profile(creator, ProfileCount::Posts, -1);
+        touched.post(parent.as_deref(), PostCount::Reply, -1);
     }
     let quoted: Vec<(String,)> =
         sqlx::query_as("DELETE FROM quote WHERE uri = ANY($1) RETURNING subject")
@@ -128,9 +132,12 @@ async fn remove_posts(
             .fetch_all(&mut *conn)
             .await
             .step("deleting quote rows")?;
-    quoted.iter().for_each(|(s,)| touched.post(Some(s)));
+    quoted
+        .iter()
+        .for_each(|(s,)| touched.post(Some(s), PostCount::Quote, -1));
     for sql in [
-        "DELETE FROM feed_item WHERE uri = ANY($1)",
+        // Reposts' feed items go with the post, as the reference's post deleteFn does.
+        r#"DELETE FROM feed_item WHERE "postUri" = ANY($1)"#,
         r#"DELETE FROM post_embed_image WHERE "postUri" = ANY($1)"#,
         r#"DELETE FROM post_embed_external WHERE "postUri" = ANY($1)"#,
         r#"DELETE FROM post_embed_record WHERE "postUri" = ANY($1)"#,

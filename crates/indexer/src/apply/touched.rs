@@ -1,15 +1,40 @@
 //! What a batch touched beyond its own rows, gathered while it is written and settled once at
-//! the end: aggregate keys to recount, DIDs that need an `actor` row, commits for `actor_sync`.
+//! the end: aggregate deltas, DIDs that need an `actor` row, commits for `actor_sync`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+/// A counted column of `post_agg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostCount {
+    /// `likeCount`: `like` rows with this subject.
+    Like = 0,
+    /// `replyCount`: `post` rows with this `replyParent`.
+    Reply = 1,
+    /// `repostCount`: `repost` rows with this subject.
+    Repost = 2,
+    /// `quoteCount`: `quote` rows with this subject.
+    Quote = 3,
+}
+
+/// A counted column of `profile_agg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProfileCount {
+    /// `followersCount`: `follow` rows with this `subjectDid`.
+    Followers = 0,
+    /// `followsCount`: `follow` rows by this creator.
+    Follows = 1,
+    /// `postsCount`: `post` rows by this creator.
+    Posts = 2,
+}
 
 /// Keys and DIDs seen by a batch.
 #[derive(Debug, Default)]
 pub(crate) struct Touched {
-    /// `post_agg` keys (post URIs) whose counted rows may have changed.
-    pub post_aggs: BTreeSet<String>,
-    /// `profile_agg` keys (DIDs) whose counted rows may have changed.
-    pub profile_aggs: BTreeSet<String>,
+    /// Net change of each `post_agg` key's counts (indexed by [`PostCount`]), from the counted
+    /// rows that really went in or out.
+    pub post_aggs: BTreeMap<String, [i64; 4]>,
+    /// Net change of each `profile_agg` key's counts (indexed by [`ProfileCount`]).
+    pub profile_aggs: BTreeMap<String, [i64; 3]>,
     /// DIDs seen, with the `indexedAt` of the first sighting.
     pub actors: BTreeMap<String, String>,
     /// Newest commit seen per DID (live commits and finished backfills): `(rev, commit)`.
@@ -35,16 +60,22 @@ impl Touched {
         }
     }
 
-    /// Notes a post aggregate key, if present.
-    pub fn post(&mut self, uri: Option<&str>) {
+    /// Counts `delta` counted rows for post `uri`, if present.
+    pub fn post(&mut self, uri: Option<&str>, count: PostCount, delta: i64) {
         if let Some(uri) = uri {
-            self.post_aggs.insert(uri.to_owned());
+            let counts = self.post_aggs.entry(uri.to_owned()).or_default();
+            if let Some(c) = counts.get_mut(count as usize) {
+                *c += delta;
+            }
         }
     }
 
-    /// Notes a profile aggregate key.
-    pub fn profile(&mut self, did: &str) {
-        self.profile_aggs.insert(did.to_owned());
+    /// Counts `delta` counted rows for profile `did`.
+    pub fn profile(&mut self, did: &str, count: ProfileCount, delta: i64) {
+        let counts = self.profile_aggs.entry(did.to_owned()).or_default();
+        if let Some(c) = counts.get_mut(count as usize) {
+            *c += delta;
+        }
     }
 }
 
@@ -53,7 +84,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commits_keep_the_newest_rev_and_actors_the_first_time() {
+    fn commits_keep_the_newest_rev_actors_the_first_time_and_deltas_add_up() {
         let mut t = Touched::default();
         t.commit("did:a", "3b", "c2");
         t.commit("did:a", "3a", "c1");
@@ -62,6 +93,14 @@ mod tests {
             t.syncs.get("did:a"),
             Some(&("3c".to_owned(), "c3".to_owned()))
         );
+        t.post(Some("at://p"), PostCount::Like, 1);
+        t.post(Some("at://p"), PostCount::Like, -1);
+        t.post(Some("at://p"), PostCount::Quote, 1);
+        t.post(None, PostCount::Reply, 1);
+        t.profile("did:a", ProfileCount::Posts, 1);
+        assert_eq!(t.post_aggs.get("at://p"), Some(&[0, 0, 0, 1]));
+        assert_eq!(t.post_aggs.len(), 1);
+        assert_eq!(t.profile_aggs.get("did:a"), Some(&[0, 0, 1]));
         t.actor("did:a", "t1");
         t.actor("did:a", "t2");
         assert_eq!(t.actors.get("did:a").map(String::as_str), Some("t1"));

@@ -395,6 +395,38 @@ mod tests {
         assert_eq!(*broken.calls.lock().unwrap(), 30);
     }
 
+    #[tokio::test]
+    async fn an_unreachable_host_is_waited_for_never_skipped() {
+        /// Times out on every call; cancels the walk after 30 calls.
+        struct Down {
+            calls: Mutex<u32>,
+            cancel: CancellationToken,
+        }
+        impl PageSource for Down {
+            async fn page(&self, _: Option<&str>, _: u32) -> Result<ListReposPage, XrpcError> {
+                let mut calls = self.calls.lock().unwrap();
+                *calls += 1;
+                if *calls >= 30 {
+                    self.cancel.cancel();
+                }
+                Err(XrpcError::Timeout {
+                    call: "com.atproto.sync.listRepos",
+                    origin: "http://relay".into(),
+                })
+            }
+        }
+        let cancel = CancellationToken::new();
+        let down = Down {
+            calls: Mutex::new(0),
+            cancel: cancel.clone(),
+        };
+        let mut isolator = Isolator::new(options(), "relay".into());
+        // A numeric cursor could be stepped, but a timeout says nothing about the entry.
+        let step = isolator.next(&down, Some("36"), &cancel).await;
+        assert!(step.is_none(), "an outage must not skip entries: {step:?}");
+        assert_eq!(*down.calls.lock().unwrap(), 30);
+    }
+
     #[test]
     fn numeric_cursors() {
         assert!(is_numeric("36724"));

@@ -1,6 +1,7 @@
 //! The long-running backfill tasks: list, wait `recheck`, list again when an operator resets a key.
 
 use futures::StreamExt;
+use redis::aio::ConnectionManager;
 use streams::{Producer, ProducerOptions, ServiceHost};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -30,8 +31,16 @@ pub struct BackfillContext {
 }
 
 impl BackfillContext {
-    async fn lister(&self, host: ServiceHost) -> Result<HostLister<XrpcPages>, ListError> {
-        let conn = streams::connection::command_connection(&self.redis).await?;
+    /// A connection shared by the listers of one task.
+    async fn connection(&self) -> Result<ConnectionManager, ListError> {
+        Ok(streams::connection::command_connection(&self.redis).await?)
+    }
+
+    fn lister(
+        &self,
+        host: ServiceHost,
+        conn: ConnectionManager,
+    ) -> Result<HostLister<XrpcPages>, ListError> {
         let producer = Producer::new(conn.clone(), self.producer.clone(), self.cancel.clone());
         let base = Url::parse(&host.http_base()).map_err(|e| {
             ListError::Redis(streams::StreamsError::Options(format!(
@@ -64,7 +73,8 @@ impl BackfillContext {
 
 /// Lists `host`'s repos, then re-reads its key every `recheck` and lists again when it is reset.
 pub async fn run_host(ctx: BackfillContext, host: ServiceHost) -> Result<(), ListError> {
-    let mut lister = ctx.lister(host).await?;
+    let conn = ctx.connection().await?;
+    let mut lister = ctx.lister(host, conn)?;
     loop {
         if lister.pass().await? == Pass::Cancelled || !ctx.wait_recheck().await {
             return Ok(());
@@ -84,6 +94,7 @@ pub async fn run_hosts_of(
         ctx.options.isolate.retry_base,
         ctx.options.isolate.retry_max,
     );
+    let conn = ctx.connection().await?;
     loop {
         let Some(hosts) = list_hosts(&ctx.xrpc, &relay, allow_private, retry, &ctx.cancel).await
         else {
@@ -95,11 +106,8 @@ pub async fn run_hosts_of(
         };
         let mut passes = futures::stream::iter(hosts)
             .map(|host| {
-                let ctx = pds_ctx.clone();
-                async move {
-                    let mut lister = ctx.lister(host).await?;
-                    lister.pass().await
-                }
+                let lister = pds_ctx.lister(host, conn.clone());
+                async move { lister?.pass().await }
             })
             .buffer_unordered(HOSTS_IN_FLIGHT);
         while let Some(pass) = passes.next().await {

@@ -20,8 +20,10 @@ use crate::backoff::Backoff;
 
 /// Skip streams keep about this many records.
 const SKIPPED_MAXLEN: u64 = 100_000;
-/// Attempts at writing one batch before the writer gives up (and the process exits).
-const WRITE_ATTEMPTS: u32 = 6;
+/// Attempts at writing one batch before the writer gives up and the process exits (with the
+/// default retry delays, 1 s doubling to 60 s, that is several minutes: a Redis restart is ridden
+/// out, a Redis that refuses the data is not).
+const WRITE_ATTEMPTS: u32 = 10;
 /// How often progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
@@ -180,7 +182,7 @@ impl Writer {
     async fn flush(&mut self, batch: Batch) -> Result<Flushed, WriteError> {
         let cursor = batch.cursor();
         let skipped = batch.items.iter().filter(|i| i.skipped.is_some()).count();
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        let mut backoff = Backoff::new(self.options.reconnect_base, self.options.reconnect_max);
         let mut attempt = 0;
         loop {
             attempt += 1;
