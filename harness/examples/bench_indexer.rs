@@ -1,27 +1,40 @@
 //! Throughput of the indexer's write path against a private PostgreSQL, beside PostgreSQL's own
 //! `INSERT … SELECT` ceiling from a staging table on the same server in the same run.
 //!
-//! `cargo run -p harness --example bench_indexer [-- EVENTS]` (default 20000). The mix is
-//! live-firehose-like: 45% likes, 15% posts (a third of them replies), 15% follows, 10%
-//! reposts, 5% profile updates, 10% deletes (half of them of earlier likes), from 1990 accounts, in batches
-//! of 50 events with distinct DIDs (what a DID-partitioned consumer hands over). Reports
-//! events/s for one writer and for 4 concurrent writers (each batch one transaction).
+//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH]]` (default 20000
+//! events, batches of 1000: what the indexer's group commit merges 20 consumer batches of 50
+//! into). The mix is live-firehose-like: 45% likes, 15% posts (a third of them replies), 15%
+//! follows, 10% reposts, 5% profile updates, 10% deletes (half of them of earlier likes), from
+//! 1990 accounts, batches with distinct DIDs (what a DID-partitioned consumer hands over).
+//! Reports events/s for one writer and for 4 concurrent writers (each batch one transaction).
+//!
+//! The ceiling is PostgreSQL's own speed for the same rows: after the 1-writer run, every table
+//! the indexer wrote is copied to a staging table, emptied, and refilled from staging with
+//! `INSERT … SELECT`, all tables in one transaction, on the same server with the same settings.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use harness::services::TestPostgres;
+use harness::services::{TestPostgres, TestRedis, wait_until};
 use indexer::apply::{Change, apply_batch};
+use indexer::handler::IndexHandler;
 use indexer::schema::{self, SchemaName};
+use indexer::verify::{HandleVerifier, VerifyError};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use streams::payloads::{RecordDelete, RecordWrite, StreamEvent};
+use streams::consumer::did_partition;
+use streams::names::{FIELD_EVENT, FIREHOSE_BACKFILL, FIREHOSE_LIVE, INDEXER_GROUP};
+use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
+use streams::{Consumer, ConsumerOptions, Delivery, Handler, Outcome};
+use tokio_util::sync::CancellationToken;
 
 const CID: &str = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm";
 const TIME: &str = "2026-11-27T10:00:00.000Z";
 /// Not a multiple of 20, so an account's deletes land on likes it made a round earlier.
 const ACCOUNTS: usize = 1990;
-const BATCH: usize = 500;
 
 fn rev(n: usize) -> String {
     const ALPHABET: &[u8] = b"234567abcdefghijklmnopqrstuvwxyz";
@@ -34,8 +47,10 @@ fn rev(n: usize) -> String {
     format!("3k{}", String::from_utf8_lossy(&out))
 }
 
-fn events(n: usize) -> Vec<Change> {
-    let did = |i: usize| format!("did:plc:bench{:06}", i % ACCOUNTS);
+/// `n` events of accounts `did:plc:<prefix>NNNNNN`; `live` events notify, backfill ones not.
+fn events(n: usize, prefix: &str, live: bool) -> Vec<Change> {
+    let did = |i: usize| format!("did:plc:{prefix}{:06}", i % ACCOUNTS);
+    let seq = |i: usize| if live { i as i64 + 1 } else { BACKFILL_SEQ };
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let author = did(i);
@@ -43,7 +58,7 @@ fn events(n: usize) -> Vec<Change> {
         let target = format!("at://{other}/app.bsky.feed.post/p{}", (i / ACCOUNTS) % 8);
         let write = |collection: &str, rkey: String, record: serde_json::Value| {
             StreamEvent::Create(RecordWrite {
-                seq: i as i64 + 1,
+                seq: seq(i),
                 time: TIME.into(),
                 did: author.clone(),
                 commit: CID.into(),
@@ -93,7 +108,7 @@ fn events(n: usize) -> Vec<Change> {
                 json!({"$type": "app.bsky.actor.profile", "displayName": format!("n{i}")}),
             ),
             _ => StreamEvent::Delete(RecordDelete {
-                seq: i as i64 + 1,
+                seq: seq(i),
                 time: TIME.into(),
                 did: author.clone(),
                 commit: CID.into(),
@@ -116,21 +131,22 @@ async fn database(pg: &TestPostgres, connections: u32) -> anyhow::Result<PgPool>
         .connect_with(schema::connect_options(&url, &name)?)
         .await?;
     schema::migrate(&pool, &name).await?;
-    if std::env::var("BENCH_LOG").is_ok() {
-        sqlx::query("ALTER SYSTEM SET log_min_duration_statement = 0").execute(&pool).await?;
-        sqlx::query("SELECT pg_reload_conf()").execute(&pool).await?;
-        println!("log at {:?}", pg.log_path());
-    }
     Ok(pool)
 }
 
-/// Applies `events` in batches with `writers` concurrent writers; returns events/s.
-async fn run(pg: &TestPostgres, events: &[Change], writers: usize) -> anyhow::Result<f64> {
+/// Applies `events` in batches of `batch` with `writers` concurrent writers; returns events/s
+/// and the pool (for the ceiling).
+async fn run(
+    pg: &TestPostgres,
+    events: &[Change],
+    batch: usize,
+    writers: usize,
+) -> anyhow::Result<(f64, PgPool)> {
     let pool = database(pg, writers as u32 + 1).await?;
     // Batch k goes to writer k % writers; a DID is in one batch per round of ACCOUNTS events,
     // and rounds are applied in order, so each DID's events stay in order.
-    let batches: Vec<Vec<Change>> = events.chunks(BATCH).map(<[Change]>::to_vec).collect();
-    let per_round = ACCOUNTS / BATCH;
+    let batches: Vec<Vec<Change>> = events.chunks(batch).map(<[Change]>::to_vec).collect();
+    let per_round = (ACCOUNTS / batch).max(1);
     let start = Instant::now();
     for round in batches.chunks(per_round) {
         let mut tasks = tokio::task::JoinSet::new();
@@ -160,40 +176,280 @@ async fn run(pg: &TestPostgres, events: &[Change], writers: usize) -> anyhow::Re
         .fetch_one(&pool)
         .await?;
     println!("  ({writers} writers: {likes} likes left, {secs:.2} s)");
-    Ok(events.len() as f64 / secs)
+    Ok((events.len() as f64 / secs, pool))
 }
 
-/// PostgreSQL's own ceiling: `record` + `like` rows inserted from a staging table, rows/s.
-async fn ceiling(pg: &TestPostgres, rows: usize) -> anyhow::Result<f64> {
-    let pool = database(pg, 2).await?;
+/// The tables the indexer writes, parents first.
+const TABLES: &[&str] = &[
+    "record",
+    "record_tombstone",
+    "actor",
+    "actor_sync",
+    "post",
+    "feed_item",
+    "\"like\"",
+    "repost",
+    "follow",
+    "profile",
+    "duplicate_record",
+    "post_agg",
+    "profile_agg",
+    "notification",
+];
+
+/// PostgreSQL's own time to insert the rows `pool` holds, from staging tables, in one
+/// transaction; returns (rows, seconds).
+async fn ceiling(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
     let mut conn = pool.acquire().await?;
-    sqlx::query(
-        r#"CREATE TEMP TABLE stage AS SELECT
-             'at://did:plc:bench' || lpad((g % 2000)::text, 6, '0') || '/app.bsky.feed.like/l' || g AS uri,
-             'did:plc:bench' || lpad((g % 2000)::text, 6, '0') AS did,
-             'at://did:plc:bench' || lpad(((g * 7 + 13) % 2000)::text, 6, '0')
-               || '/app.bsky.feed.post/p' || (g % 8) || '-' || g AS subject,
-             '{"$type":"app.bsky.feed.like"}'::text AS json
-           FROM generate_series(1, $1) AS g"#,
-    )
-    .bind(rows as i64)
-    .execute(&mut *conn)
-    .await?;
+    let mut rows = 0;
+    for table in TABLES {
+        let stage = format!("stage_{}", table.trim_matches('"'));
+        let copy = format!("CREATE TEMP TABLE {stage} AS SELECT * FROM {table}");
+        sqlx::query(sqlx::AssertSqlSafe(copy))
+            .execute(&mut *conn)
+            .await?;
+        let count = format!("SELECT count(*) FROM {stage}");
+        rows += sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count))
+            .fetch_one(&mut *conn)
+            .await?;
+    }
+    let all = TABLES.join(", ");
+    sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {all}")))
+        .execute(&mut *conn)
+        .await?;
     let start = Instant::now();
-    sqlx::query(
-        r#"INSERT INTO record (uri, cid, did, json, "indexedAt", rev)
-           SELECT uri, 'bafy', did, json, '2026-11-27T10:00:00.000Z', '3k' FROM stage"#,
-    )
-    .execute(&mut *conn)
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for table in TABLES {
+        let stage = format!("stage_{}", table.trim_matches('"'));
+        // Generated columns (sortAt) cannot be inserted: name the stored ones.
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT quote_ident(column_name) FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1
+               AND is_generated = 'NEVER' ORDER BY ordinal_position",
+        )
+        .bind(table.trim_matches('"'))
+        .fetch_all(&mut *tx)
+        .await?;
+        let columns = columns.join(", ");
+        let insert = format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}");
+        sqlx::query(sqlx::AssertSqlSafe(insert))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok((rows, start.elapsed().as_secs_f64()))
+}
+
+/// No identity events in the mix: no handle is ever looked up.
+struct NoHandles;
+
+impl HandleVerifier for NoHandles {
+    async fn verified_handle(&self, _did: &str) -> Result<Option<String>, VerifyError> {
+        Ok(None)
+    }
+}
+
+/// What the stream runs observe.
+#[derive(Default)]
+struct Observed {
+    /// When each live event (by `seq`) was sent.
+    sent: Mutex<HashMap<i64, Instant>>,
+    /// XADD-to-commit latency of each committed live event.
+    latencies: Mutex<Vec<Duration>>,
+    /// Entries done, per stream: live, backfill.
+    live_done: AtomicUsize,
+    backfill_done: AtomicUsize,
+}
+
+/// The indexer's handler, timing live events from XADD to commit.
+struct Timed {
+    inner: IndexHandler<NoHandles>,
+    seen: Arc<Observed>,
+}
+
+impl Handler for Timed {
+    async fn handle(&self, batch: Vec<Delivery>) -> Vec<Outcome> {
+        let live: Vec<Option<i64>> = batch
+            .iter()
+            .map(|d| {
+                let v: serde_json::Value = d.json().ok()?;
+                (d.stream() == FIREHOSE_LIVE).then(|| v.get("seq")?.as_i64())?
+            })
+            .collect();
+        let out = self.inner.handle(batch).await;
+        let now = Instant::now();
+        let mut sent = self.seen.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut latencies = self
+            .seen
+            .latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (seq, outcome) in live.iter().zip(&out) {
+            if !matches!(outcome, Outcome::Done) {
+                continue;
+            }
+            match seq.and_then(|seq| sent.remove(&seq)) {
+                Some(at) => {
+                    latencies.push(now - at);
+                    self.seen.live_done.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    self.seen.backfill_done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn json_of(change: &Change) -> anyhow::Result<String> {
+    match change {
+        Change::Event(e) => Ok(serde_json::to_string(e)?),
+        other => anyhow::bail!("not a stream event: {other:?}"),
+    }
+}
+
+/// XADDs of `batch` to `firehose_live`, noting when each was sent.
+fn live_pipe(batch: &[Change], seen: &Observed) -> anyhow::Result<redis::Pipeline> {
+    let mut pipe = redis::pipe();
+    let now = Instant::now();
+    let mut sent = seen.sent.lock().unwrap_or_else(|e| e.into_inner());
+    for change in batch {
+        if let Change::Event(e) = change {
+            sent.insert(e.seq(), now);
+        }
+        pipe.cmd("XADD")
+            .arg(FIREHOSE_LIVE)
+            .arg("*")
+            .arg(FIELD_EVENT)
+            .arg(json_of(change)?)
+            .ignore();
+    }
+    Ok(pipe)
+}
+
+/// XADDs `live` to `firehose_live` at `rate` events/s (in 10 ms ticks) until `stop`; returns
+/// how many were sent.
+async fn produce(
+    mut conn: redis::aio::MultiplexedConnection,
+    live: Vec<Change>,
+    rate: f64,
+    seen: Arc<Observed>,
+    stop: CancellationToken,
+) -> anyhow::Result<usize> {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < live.len() && !stop.is_cancelled() {
+        tick.tick().await;
+        let due = ((start.elapsed().as_secs_f64() * rate) as usize).min(live.len());
+        if due <= sent {
+            continue;
+        }
+        let pipe = live_pipe(live.get(sent..due).unwrap_or_default(), &seen)?;
+        pipe.query_async::<()>(&mut conn).await?;
+        sent = due;
+    }
+    Ok(sent)
+}
+
+/// The indexer as it runs (default consumer settings, group commit), from Redis Streams:
+/// `backlog` queued in `firehose_backfill` beforehand, `live` sent at `rate` events/s while
+/// the backlog lasts (or for `live_secs` without a backlog). Prints events/s and live latency.
+async fn streams_run(
+    pg: &TestPostgres,
+    backlog: &[Change],
+    live: &[Change],
+    rate: f64,
+    live_secs: f64,
+) -> anyhow::Result<()> {
+    let redis_server = TestRedis::start().await?;
+    let client = redis::Client::open(redis_server.url())?;
+    let mut conn = redis_server.connection().await?;
+    for chunk in backlog.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for change in chunk {
+            pipe.cmd("XADD")
+                .arg(FIREHOSE_BACKFILL)
+                .arg("*")
+                .arg(FIELD_EVENT)
+                .arg(json_of(change)?)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    let pool = database(pg, 20).await?;
+    let seen = Arc::new(Observed::default());
+    let handler = Timed {
+        inner: IndexHandler::new(pool.clone(), NoHandles, None),
+        seen: seen.clone(),
+    };
+    // The indexer's defaults (INDEXER_BATCH_SIZE 50, INDEXER_CONCURRENCY 20), as `run` sets them.
+    let mut options =
+        ConsumerOptions::new(INDEXER_GROUP, "bench", [FIREHOSE_LIVE, FIREHOSE_BACKFILL]);
+    options.batch_size = 50;
+    options.concurrency = 20;
+    options.read_count = 1000;
+    options.max_buffered = 1000;
+    let cancel = CancellationToken::new();
+    let start = Instant::now();
+    let consumer = tokio::spawn(
+        Consumer::new(client, options, handler)
+            .with_partition(did_partition)
+            .run(cancel.clone()),
+    );
+    let stop_live = CancellationToken::new();
+    let producer = tokio::spawn(produce(
+        conn,
+        live.to_vec(),
+        rate,
+        seen.clone(),
+        stop_live.clone(),
+    ));
+    let limit = Duration::from_secs(600);
+    let backlog_secs = if backlog.is_empty() {
+        tokio::time::sleep(Duration::from_secs_f64(live_secs)).await;
+        0.0
+    } else {
+        wait_until("the backlog indexed", limit, || {
+            let done = seen.backfill_done.load(Ordering::Relaxed);
+            async move { Ok((done >= backlog.len()).then_some(())) }
+        })
+        .await?;
+        start.elapsed().as_secs_f64()
+    };
+    stop_live.cancel();
+    let sent = producer.await??;
+    wait_until("the live events indexed", limit, || {
+        let done = seen.live_done.load(Ordering::Relaxed);
+        async move { Ok((done >= sent).then_some(())) }
+    })
     .await?;
-    sqlx::query(
-        r#"INSERT INTO "like" (uri, cid, creator, subject, "subjectCid", "createdAt", "indexedAt")
-           SELECT uri, 'bafy', did, subject, 'bafy', '2026-11-27T09:00:00.000Z',
-                  '2026-11-27T10:00:00.000Z' FROM stage"#,
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    cancel.cancel();
+    consumer.await??;
+    let mut lat = std::mem::take(&mut *seen.latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    if !backlog.is_empty() {
+        println!(
+            "  backlog  : {:>9.0} events/s ({} events in {backlog_secs:.2} s)",
+            backlog.len() as f64 / backlog_secs,
+            backlog.len()
+        );
+    }
+    if sent > 0 {
+        println!(
+            "  live     : {sent} events at {rate:.0}/s, XADD→commit p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
+    pool.close().await;
+    Ok(())
 }
 
 #[tokio::main]
@@ -203,16 +459,38 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(20_000);
+    let batch: usize = std::env::args()
+        .nth(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1000);
     let pg = TestPostgres::start().await?;
-    let events = events(n);
-    println!("indexer write path, {n} events, batches of {BATCH}:");
-    let one = run(&pg, &events, 1).await?;
+    let mix = events(n, "bench", true);
+    println!("indexer write path, {n} events, batches of {batch}:");
+    let (one, pool) = run(&pg, &mix, batch, 1).await?;
     println!("  1 writer : {one:>9.0} events/s");
-    if let Some(p) = pg.log_path() { std::fs::copy(p, "/tmp/idx2_pg.log")?; }
-    let four = run(&pg, &events, 4).await?;
+    let (rows, secs) = ceiling(&pool).await?;
+    let top = n as f64 / secs;
+    println!(
+        "  ceiling  : {top:>9.0} events/s ({rows} rows by INSERT … SELECT from staging in {secs:.2} s)"
+    );
+    let (four, _) = run(&pg, &mix, batch, 4).await?;
     println!("  4 writers: {four:>9.0} events/s");
-    let top = ceiling(&pg, n).await?;
-    println!("PostgreSQL INSERT … SELECT ceiling (record + like rows from a staging table):");
-    println!("             {top:>9.0} rows/s");
+    println!(
+        "  ratio to the ceiling: {:.0}% (1 writer), {:.0}% (4 writers)",
+        100.0 * one / top,
+        100.0 * four / top
+    );
+
+    let rate = 2000.0;
+    let live = events(60_000, "live", true);
+    let backlog = events(n, "backlog", false);
+    println!("from Redis Streams through the indexer's handler (batches of 50, 20 in flight):");
+    println!(" backlog alone:");
+    streams_run(&pg, &backlog, &[], rate, 0.0).await?;
+    println!(" backlog with live traffic interleaved:");
+    streams_run(&pg, &backlog, &live, rate, 0.0).await?;
+    println!(" live alone, 10 s:");
+    streams_run(&pg, &[], &live, rate, 10.0).await?;
     Ok(())
 }

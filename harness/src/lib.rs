@@ -9,3 +9,4 @@ pub mod network;
 pub mod oracle;
 pub mod script;
 pub mod services;
+pub mod sim;

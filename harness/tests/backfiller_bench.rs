@@ -1,16 +1,18 @@
-//! Benchmark (ignored by default): records per second end to end on loopback without rate limits,
-//! and the backfiller's peak RSS at concurrency 10 with one very large repo among the inputs.
+//! Benchmark (ignored by default): records and repos per second end to end (PDS → `getRepo` →
+//! verify → `firehose_backfill`) on loopback without rate limits, and the peak RSS (`VmHWM`) of the
+//! backfiller process at concurrency 10 with a repo of a million records among the inputs.
 //!
-//! Build the binary optimised first, then run:
+//! Build the binary optimised first, then run (`--release` also makes building the test repos,
+//! which is not measured, a few times faster):
 //!
 //! ```sh
 //! cargo build --release -p backfiller
 //! BACKFILLER_BIN=target/release/backfiller \
-//!   cargo test -p harness --test backfiller_bench -- --ignored --nocapture
+//!   cargo test --release -p harness --test backfiller_bench -- --ignored --nocapture
 //! ```
 //!
 //! `BENCH_REPOS` (default 100) repos of `BENCH_RECORDS` (2000) records over four PDS hosts, plus
-//! one repo of `BENCH_LARGE` (200000) records on a fifth.
+//! one repo of `BENCH_LARGE` (1000000) records on a fifth.
 
 mod backfiller_support;
 
@@ -40,7 +42,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 async fn throughput_and_peak_memory() {
     let n_repos = env_u64("BENCH_REPOS", 100);
     let per_repo = env_u64("BENCH_RECORDS", 2_000);
-    let large = env_u64("BENCH_LARGE", 200_000);
+    let large = env_u64("BENCH_LARGE", 1_000_000);
     let redis = TestRedis::start().await.unwrap();
     let client = client(&redis);
     let plc = start_plc().await;
@@ -94,6 +96,11 @@ async fn throughput_and_peak_memory() {
         .env("BACKFILLER_PER_HOST_RPS", "100000")
         .env("BACKFILLER_PER_HOST_CONCURRENCY", "10")
         .env("BACKFILLER_PER_HOST_QUEUE", "64")
+        // Nothing consumes the output here: a high-water mark below it would stall the run.
+        .env(
+            "BACKFILLER_HIGH_WATER_MARK",
+            (expected_events * 2).to_string(),
+        )
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -126,13 +133,16 @@ async fn throughput_and_peak_memory() {
         .unwrap();
     let status = child.stop(Duration::from_secs(60)).await.unwrap();
     eprintln!(
-        "{} records in {:?}: {:.0} records/s; peak RSS {} MiB",
+        "{} records of {} repos in {:?}: {:.0} records/s, {:.1} repos/s; peak RSS {} MiB",
         total_records,
+        entries.len(),
         elapsed,
         total_records as f64 / elapsed.as_secs_f64(),
+        entries.len() as f64 / elapsed.as_secs_f64(),
         peak >> 10
     );
     assert!(status.success(), "{}", child.log_tail(20));
+    assert!(peak < 1 << 20, "peak RSS {} MiB is over 1 GiB", peak >> 10);
     assert_eq!(len, expected_events, "every record exactly once");
     assert!(dead_letters(&client).await.is_empty());
     for pds in pdses {

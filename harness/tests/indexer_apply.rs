@@ -485,7 +485,14 @@ async fn a_replayed_label_never_undoes_its_negation() -> anyhow::Result<()> {
         "2026-02-01T00:00:00.000Z",
         "2026-03-01T00:00:00.000Z",
     );
-    apply(&pool, &[labels(vec![label("spam", false, jan), label("gore", false, jan)])]).await?;
+    apply(
+        &pool,
+        &[labels(vec![
+            label("spam", false, jan),
+            label("gore", false, jan),
+        ])],
+    )
+    .await?;
     apply(&pool, &[labels(vec![label("spam", true, feb)])]).await?;
     let negated = snapshot(&pool).await?;
     // The older positive label replayed alone, then with its negation in one frame in either
@@ -494,7 +501,10 @@ async fn a_replayed_label_never_undoes_its_negation() -> anyhow::Result<()> {
     assert_eq!(vals(pool.clone()).await?, vec![("gore".into(), jan.into())]);
     apply(
         &pool,
-        &[labels(vec![label("spam", true, feb), label("spam", false, jan)])],
+        &[labels(vec![
+            label("spam", true, feb),
+            label("spam", false, jan),
+        ])],
     )
     .await?;
     apply(
@@ -506,7 +516,14 @@ async fn a_replayed_label_never_undoes_its_negation() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(snapshot(&pool).await?, negated);
-    apply(&pool, &[labels(vec![label("gore", true, jan), label("gore", false, jan)])]).await?;
+    apply(
+        &pool,
+        &[labels(vec![
+            label("gore", true, jan),
+            label("gore", false, jan),
+        ])],
+    )
+    .await?;
     assert_eq!(vals(pool.clone()).await?, vec![]);
     // A newer label does come back, and an older negation replayed then changes nothing.
     apply(&pool, &[labels(vec![label("spam", false, mar)])]).await?;
@@ -527,8 +544,26 @@ async fn deleting_a_post_removes_the_feed_items_of_its_reposts() -> anyhow::Resu
         &[
             write(1, false, BOB, POST, "p1", 1, CID, post("hello")),
             write(2, false, CAROL, POST, "p1", 1, CID, post("other")),
-            write(3, false, ALICE, REPOST, "s1", 1, CID, like(REPOST, &bob_post)),
-            write(4, false, ALICE, REPOST, "s2", 2, CID, like(REPOST, &carol_post)),
+            write(
+                3,
+                false,
+                ALICE,
+                REPOST,
+                "s1",
+                1,
+                CID,
+                like(REPOST, &bob_post),
+            ),
+            write(
+                4,
+                false,
+                ALICE,
+                REPOST,
+                "s2",
+                2,
+                CID,
+                like(REPOST, &carol_post),
+            ),
         ],
     )
     .await?;
@@ -551,6 +586,42 @@ async fn deleting_a_post_removes_the_feed_items_of_its_reposts() -> anyhow::Resu
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM repost").await?, 2);
     assert_aggregates_exact(&pool).await
+}
+
+#[tokio::test]
+async fn a_reply_notifies_the_ancestors_the_reference_notifies() -> anyhow::Result<()> {
+    let pg = TestPostgres::start().await?;
+    let pool = database(&pg).await?;
+    // A thread a ← b ← c ← d ← e ← f, each post by its own account, each a live event.
+    let dids: Vec<String> = "abcdef".chars().map(|c| format!("did:plc:{c}")).collect();
+    let uris: Vec<String> = dids.iter().map(|d| uri(d, POST, "p")).collect();
+    let mut events = vec![write(1, false, &dids[0], POST, "p", 1, CID, post("a"))];
+    for (i, (did, parent)) in dids.iter().skip(1).zip(&uris).enumerate() {
+        let record = json!({"$type": POST, "text": "re", "createdAt": "2026-11-27T09:00:00.000Z",
+                            "reply": {"root": {"uri": uris[0], "cid": CID},
+                                      "parent": {"uri": parent, "cid": CID}}});
+        // One batch per post, so each reply finds its ancestors indexed.
+        events.push(write(i as i64 + 2, false, did, POST, "p", 1, CID, record));
+    }
+    for event in &events {
+        apply(&pool, std::slice::from_ref(event)).await?;
+    }
+    let notified: Vec<(String, Option<String>)> = sqlx::query_as(
+        r#"SELECT did, "reasonSubject" FROM notification
+           WHERE "recordUri" = $1 AND reason = 'reply' ORDER BY did"#,
+    )
+    .bind(uris.last())
+    .fetch_all(&pool)
+    .await?;
+    // Parent e, the ancestors up to height 4 (d, c, b), and the root a.
+    let want: Vec<(String, Option<String>)> = dids
+        .iter()
+        .zip(&uris)
+        .take(5)
+        .map(|(d, u)| (d.clone(), Some(u.clone())))
+        .collect();
+    assert_eq!(notified, want);
+    Ok(())
 }
 
 #[tokio::test]

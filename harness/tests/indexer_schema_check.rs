@@ -37,7 +37,7 @@ async fn empty_database_is_refused_with_how_to_migrate_then_accepted_after_migra
     assert!(message.contains("DATABASE_URL"), "{message}");
 
     let migrated = schema::migrate(&db, &schema).await?;
-    assert_eq!(migrated.applied, vec![1, 2, 3]);
+    assert_eq!(migrated.applied, vec![1, 2, 3, 4]);
     schema::check_current(&db, &schema).await?;
     // Nothing landed outside the chosen schema.
     let stray: i64 = sqlx::query_scalar(
@@ -61,8 +61,9 @@ async fn schema_one_migration_behind_is_outdated_and_migrate_upgrades_it() -> an
         "DROP INDEX bsky.notification_unique_recipient_record_reason_idx; \
          DROP TABLE bsky.record_tombstone; \
          DROP TABLE bsky.actor_tombstone; \
+         DROP TABLE bsky.label_negation; \
          ALTER TABLE bsky.record DROP COLUMN rev; \
-         DELETE FROM bsky._sqlx_migrations WHERE version IN (2, 3)",
+         DELETE FROM bsky._sqlx_migrations WHERE version IN (2, 3, 4)",
     )
     .execute(&db)
     .await?;
@@ -76,7 +77,7 @@ async fn schema_one_migration_behind_is_outdated_and_migrate_upgrades_it() -> an
             err,
             SchemaError::Outdated {
                 applied: 1,
-                expected: 3,
+                expected: 4,
                 ..
             }
         ),
@@ -85,7 +86,7 @@ async fn schema_one_migration_behind_is_outdated_and_migrate_upgrades_it() -> an
     assert!(err.to_string().contains("indexer migrate"), "{err}");
 
     let migrated = schema::migrate(&db, &schema).await?;
-    assert_eq!(migrated.applied, vec![2, 3]);
+    assert_eq!(migrated.applied, vec![2, 3, 4]);
     schema::check_current(&db, &schema).await?;
     let rev_default: String = sqlx::query_scalar(
         "SELECT column_default FROM information_schema.columns \
@@ -213,7 +214,7 @@ async fn concurrent_migrations_both_succeed_and_apply_once() -> anyhow::Result<(
     let (a, b) = (a?, b?);
     let mut applied = [a.applied, b.applied];
     applied.sort();
-    assert_eq!(applied, [vec![], vec![1, 2, 3]]);
+    assert_eq!(applied, [vec![], vec![1, 2, 3, 4]]);
     schema::check_current(&db, &schema).await?;
     Ok(())
 }

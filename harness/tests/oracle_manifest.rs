@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use harness::network::{AccountStatus, Network, NetworkSpec};
-use harness::oracle::{Manifest, Oracle, OracleError, RepoBreak};
+use harness::oracle::{Manifest, ManifestError, Oracle, OracleError, RepoBreak};
 use harness::script::{Change, Script, ScriptSpec};
 use protocol::repo::{LoadOptions, load_repo};
 
@@ -313,11 +313,11 @@ fn manifest_round_trips_through_a_file() {
     other.write(&path).unwrap();
     assert!(matches!(
         Manifest::read(&path),
-        Err(OracleError::Format { .. })
+        Err(ManifestError::Format { .. })
     ));
     std::fs::write(&path, b"{not json").unwrap();
     assert!(matches!(
         Manifest::read(&path),
-        Err(OracleError::Parse { .. })
+        Err(ManifestError::Parse { .. })
     ));
 }

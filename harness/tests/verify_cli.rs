@@ -8,7 +8,7 @@ use indexer::schema::{SchemaName, connect_options, migrate};
 use redis::AsyncCommands;
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
-use verify::manifest::{ExpectedActor, ExpectedDeadLetter, ExpectedRecord, Manifest};
+use verify::manifest::{ActorExpectation, DeadLetterExpectation, Manifest, RecordExpectation};
 
 struct Pipeline {
     redis: TestRedis,
@@ -28,12 +28,21 @@ async fn pipeline() -> Pipeline {
         .await
         .unwrap();
     migrate(&pool, &schema).await.unwrap();
-    Pipeline { redis, _postgres: postgres, database_url, pool }
+    Pipeline {
+        redis,
+        _postgres: postgres,
+        database_url,
+        pool,
+    }
 }
 
 impl Pipeline {
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+        redis::Client::open(self.redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
     }
 
     /// A finished backfill of `dids`: listed, fully consumed by the backfiller group, cursor done.
@@ -41,21 +50,40 @@ impl Pipeline {
         let mut r = self.redis().await;
         for did in dids {
             let entry = serde_json::json!({"did": did, "host": "https://relay.test", "rev": "3k", "status": "active", "active": true});
-            let _: String = r.xadd("repo_backfill", "*", &[("repo", entry.to_string())]).await.unwrap();
+            let _: String = r
+                .xadd("repo_backfill", "*", &[("repo", entry.to_string())])
+                .await
+                .unwrap();
         }
         let _: () = redis::cmd("XGROUP")
-            .arg("CREATE").arg("repo_backfill").arg("repo_backfill_group").arg("0").arg("MKSTREAM")
-            .query_async(&mut r).await.unwrap();
+            .arg("CREATE")
+            .arg("repo_backfill")
+            .arg("repo_backfill_group")
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut r)
+            .await
+            .unwrap();
         let read: redis::streams::StreamReadReply = r
-            .xread_options(&["repo_backfill"], &[">"], &redis::streams::StreamReadOptions::default().group("repo_backfill_group", "bf-1"))
+            .xread_options(
+                &["repo_backfill"],
+                &[">"],
+                &redis::streams::StreamReadOptions::default().group("repo_backfill_group", "bf-1"),
+            )
             .await
             .unwrap();
         for key in read.keys {
             for id in key.ids {
-                let _: u64 = r.xack("repo_backfill", "repo_backfill_group", &[id.id]).await.unwrap();
+                let _: u64 = r
+                    .xack("repo_backfill", "repo_backfill_group", &[id.id])
+                    .await
+                    .unwrap();
             }
         }
-        let _: () = r.set("repo_backfill:cursor:relay.test", "!ingester-done").await.unwrap();
+        let _: () = r
+            .set("repo_backfill:cursor:relay.test", "!ingester-done")
+            .await
+            .unwrap();
     }
 
     async fn insert_record(&self, uri: &str, cid: &str, rev: &str) {
@@ -84,14 +112,28 @@ impl Pipeline {
 }
 
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check {name}: {report}"))
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {report}"))
 }
 
 #[tokio::test]
 async fn a_finished_pipeline_passes_every_check() {
     let p = pipeline().await;
-    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"]).await;
-    p.insert_record("at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.like/3kaaaaaaaaaa2", "bafyone", "3k1").await;
+    p.finished_backfill(&[
+        "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+        "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb",
+    ])
+    .await;
+    p.insert_record(
+        "at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.like/3kaaaaaaaaaa2",
+        "bafyone",
+        "3k1",
+    )
+    .await;
     let (code, report, stderr) = p.verify(&[]);
     assert_eq!(code, Some(0), "{report:#}\n{stderr}");
     assert_eq!(report["verdict"], "PASS");
@@ -103,11 +145,18 @@ async fn a_finished_pipeline_passes_every_check() {
 #[tokio::test]
 async fn a_group_ahead_of_its_stream_fails() {
     let p = pipeline().await;
-    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"]).await;
+    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
+        .await;
     let mut r = p.redis().await;
     // The stream was deleted and refilled; the group kept its old position.
-    let _: () = redis::cmd("XGROUP").arg("SETID").arg("repo_backfill").arg("repo_backfill_group").arg("99999999999999-0")
-        .query_async(&mut r).await.unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("SETID")
+        .arg("repo_backfill")
+        .arg("repo_backfill_group")
+        .arg("99999999999999-0")
+        .query_async(&mut r)
+        .await
+        .unwrap();
     let (code, report, _) = p.verify(&[]);
     assert_eq!(code, Some(1));
     assert_eq!(check(&report, "groups-positioned")["status"], "FAIL");
@@ -117,13 +166,27 @@ async fn a_group_ahead_of_its_stream_fails() {
 #[tokio::test]
 async fn unconsumed_work_with_no_live_consumer_fails() {
     let p = pipeline().await;
-    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"]).await;
+    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
+        .await;
     let mut r = p.redis().await;
-    let _: String = r.xadd("repo_backfill", "*", &[("repo", "{\"did\":\"did:plc:cccccccccccccccccccccccc\"}")]).await.unwrap();
+    let _: String = r
+        .xadd(
+            "repo_backfill",
+            "*",
+            &[("repo", "{\"did\":\"did:plc:cccccccccccccccccccccccc\"}")],
+        )
+        .await
+        .unwrap();
     // The group's consumer last acted long enough ago? It acted just now, so make a stale one:
     // a group with lag and no consumers at all.
-    let _: () = redis::cmd("XGROUP").arg("DELCONSUMER").arg("repo_backfill").arg("repo_backfill_group").arg("bf-1")
-        .query_async(&mut r).await.unwrap();
+    let _: () = redis::cmd("XGROUP")
+        .arg("DELCONSUMER")
+        .arg("repo_backfill")
+        .arg("repo_backfill_group")
+        .arg("bf-1")
+        .query_async(&mut r)
+        .await
+        .unwrap();
     let (code, report, _) = p.verify(&[]);
     assert_eq!(code, Some(1));
     assert_eq!(check(&report, "groups-active")["status"], "FAIL");
@@ -134,13 +197,29 @@ async fn unconsumed_work_with_no_live_consumer_fails() {
 async fn a_listing_cursor_that_does_not_move_and_skipped_entries_fail() {
     let p = pipeline().await;
     let mut r = p.redis().await;
-    let _: () = r.set("repo_backfill:cursor:relay.test", "4200").await.unwrap();
-    let skipped = serde_json::json!({"host": "relay.test", "cursor": "4100", "error": "500 DatabaseError"});
-    let _: String = r.xadd("repo_backfill:skipped:relay.test", "*", &[("skipped", skipped.to_string())]).await.unwrap();
+    let _: () = r
+        .set("repo_backfill:cursor:relay.test", "4200")
+        .await
+        .unwrap();
+    let skipped =
+        serde_json::json!({"host": "relay.test", "cursor": "4100", "error": "500 DatabaseError"});
+    let _: String = r
+        .xadd(
+            "repo_backfill:skipped:relay.test",
+            "*",
+            &[("skipped", skipped.to_string())],
+        )
+        .await
+        .unwrap();
     let (code, report, _) = p.verify(&[]);
     assert_eq!(code, Some(1));
     assert_eq!(check(&report, "listing-cursors")["status"], "FAIL");
-    assert!(check(&report, "listing-cursors")["figure"].as_str().unwrap().contains("relay.test at 4200"));
+    assert!(
+        check(&report, "listing-cursors")["figure"]
+            .as_str()
+            .unwrap()
+            .contains("relay.test at 4200")
+    );
     assert_eq!(check(&report, "nothing-skipped")["status"], "FAIL");
     assert_eq!(report["redis"]["skipped"][0]["latest"][0]["cursor"], "4100");
 }
@@ -148,30 +227,76 @@ async fn a_listing_cursor_that_does_not_move_and_skipped_entries_fail() {
 #[tokio::test]
 async fn expect_lists_missing_stale_extra_and_dead_letter_differences() {
     let p = pipeline().await;
-    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"]).await;
+    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
+        .await;
     let a = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa";
-    p.insert_record(&format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa2"), "bafyone", "3k1").await;
-    p.insert_record(&format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa3"), "bafyold", "3k1").await;
-    p.insert_record(&format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa4"), "bafyextra", "3k1").await;
+    p.insert_record(
+        &format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa2"),
+        "bafyone",
+        "3k1",
+    )
+    .await;
+    p.insert_record(
+        &format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa3"),
+        "bafyold",
+        "3k1",
+    )
+    .await;
+    p.insert_record(
+        &format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa4"),
+        "bafyextra",
+        "3k1",
+    )
+    .await;
     let mut r = p.redis().await;
     let dead = serde_json::json!({"did": "did:plc:dddddddddddddddddddddddd"});
     let _: String = r
-        .xadd("repo_backfill_dlq", "*", &[("repo", dead.to_string()), ("reason", "RepoTakendown: taken down".into()), ("attempts", "1".into())])
+        .xadd(
+            "repo_backfill_dlq",
+            "*",
+            &[
+                ("repo", dead.to_string()),
+                ("reason", "RepoTakendown: taken down".into()),
+                ("attempts", "1".into()),
+            ],
+        )
         .await
         .unwrap();
 
-    let mut manifest = Manifest::new();
+    let mut manifest = Manifest::empty(1);
+    let record = |rkey: &str, cid: &str, rev: &str| RecordExpectation {
+        uri: format!("at://{a}/{rkey}"),
+        cid: cid.into(),
+        rev: rev.into(),
+        required: true,
+    };
     manifest.records = vec![
-        ExpectedRecord { uri: format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa2"), cid: "bafyone".into(), rev: "3k1".into() },
-        ExpectedRecord { uri: format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa3"), cid: "bafynew".into(), rev: "3k2".into() },
-        ExpectedRecord { uri: format!("at://{a}/app.bsky.feed.post/3kaaaaaaaaaa5"), cid: "bafypost".into(), rev: "3k2".into() },
+        // Stored at rev 3k1, written at 3k0: a backfill stores the repository's (newer) rev.
+        record("app.bsky.feed.like/3kaaaaaaaaaa2", "bafyone", "3k0"),
+        record("app.bsky.feed.like/3kaaaaaaaaaa3", "bafynew", "3k2"),
+        // Optional and missing: fine.
+        record("app.bsky.feed.like/3kaaaaaaaaaa6", "bafymaybe", "3k2"),
+        record("app.bsky.feed.post/3kaaaaaaaaaa5", "bafypost", "3k2"),
     ];
-    manifest.actors = vec![ExpectedActor { did: a.into(), handle: None, upstream_status: None }];
-    manifest.dead_letters = vec![ExpectedDeadLetter {
-        stream: "repo_backfill".into(),
-        did: "did:plc:dddddddddddddddddddddddd".into(),
-        reason: "RepoTakendown".into(),
+    manifest.records[2].required = false;
+    manifest.actors = vec![ActorExpectation {
+        did: a.into(),
+        pds: "pds1.test".into(),
+        handle: "alice.test".into(),
+        handle_from_event: false,
+        status: None,
+        status_from_event: false,
+        head: None,
+        rev: Some("3k2".into()),
+        head_from_event: false,
     }];
+    manifest.dead_letters = vec![DeadLetterExpectation {
+        stream: "repo_backfill_dlq".into(),
+        did: "did:plc:dddddddddddddddddddddddd".into(),
+        reason: "takendown".into(),
+        required: true,
+    }];
+    manifest.sort();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("manifest.json");
     manifest.write(&path).unwrap();
@@ -179,16 +304,42 @@ async fn expect_lists_missing_stale_extra_and_dead_letter_differences() {
     let (code, report, stderr) = p.verify(&["--expect", path.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{stderr}");
     let expect = &report["expect"];
-    assert_eq!(expect["missing_records"], serde_json::json!([format!("at://{a}/app.bsky.feed.post/3kaaaaaaaaaa5")]));
-    assert_eq!(expect["extra_records"], serde_json::json!([format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa4")]));
+    assert_eq!(
+        expect["missing_records"],
+        serde_json::json!([format!("at://{a}/app.bsky.feed.post/3kaaaaaaaaaa5")])
+    );
+    assert_eq!(
+        expect["extra_records"],
+        serde_json::json!([format!("at://{a}/app.bsky.feed.like/3kaaaaaaaaaa4")])
+    );
     assert_eq!(expect["stale_records"].as_array().unwrap().len(), 1);
-    assert!(expect["missing_dead_letters"].as_array().unwrap().is_empty(), "{expect}");
-    assert!(expect["unexpected_dead_letters"].as_array().unwrap().is_empty(), "{expect}");
+    assert!(
+        expect["missing_dead_letters"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{expect}"
+    );
+    assert!(
+        expect["unexpected_dead_letters"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{expect}"
+    );
 
     // The same manifest without the differences: equal, and the verdict passes.
-    sqlx::query("DELETE FROM record WHERE cid = 'bafyextra'").execute(&p.pool).await.unwrap();
-    sqlx::query("UPDATE record SET cid = 'bafynew', rev = '3k2' WHERE cid = 'bafyold'").execute(&p.pool).await.unwrap();
-    manifest.records.pop();
+    sqlx::query("DELETE FROM record WHERE cid = 'bafyextra'")
+        .execute(&p.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE record SET cid = 'bafynew', rev = '3k2' WHERE cid = 'bafyold'")
+        .execute(&p.pool)
+        .await
+        .unwrap();
+    manifest
+        .records
+        .retain(|r| !r.uri.ends_with("3kaaaaaaaaaa5"));
     manifest.write(&path).unwrap();
     let (code, report, stderr) = p.verify(&["--expect", path.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{report:#}\n{stderr}");
@@ -203,8 +354,17 @@ async fn unreachable_services_and_bad_settings_have_their_own_exit_codes() {
         .env("REDIS_URL", "redis://127.0.0.1:1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("connecting to Redis"));
-    let out = std::process::Command::new(&verify).args(["--skip", "no-such-check"]).env_clear().output().unwrap();
+    let out = std::process::Command::new(&verify)
+        .args(["--skip", "no-such-check"])
+        .env_clear()
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

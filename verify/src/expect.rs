@@ -1,5 +1,21 @@
 //! `--expect MANIFEST`: the database (and the dead-letter streams) compared with the harness's
 //! oracle, row by row. Lists what is missing, extra or stale, so a failure says where to look.
+//!
+//! Rules, for a manifest of format `harness-manifest/1`:
+//! - A `records[]` entry with `required: true` is in `record` with exactly that `cid`; its stored
+//!   `rev` is at least the entry's `rev` (a backfill writes a record with the repository's rev,
+//!   which is newer than the commit that wrote it) and at most the actor's `rev`.
+//! - An entry with `required: false` may be missing; if present, it must match the same way.
+//! - For every DID in `actors`, `record` holds no URI outside `records[]`; one listed in
+//!   `absent[]` is reported as resurrected.
+//! - An actor whose handle came from an `#identity` event has exactly that handle; otherwise its
+//!   handle is that one or none. An actor whose status came from an `#account` event has exactly
+//!   that `upstreamStatus`; otherwise that one or none. Deleted accounts are judged by their
+//!   records only.
+//! - `label` equals `labels[]` (keyed by `src, uri, cid, val`; `exp` compared to the second).
+//! - Every `dead_letters[]` entry with `required: true` has an entry in its stream whose DID
+//!   matches and whose reason contains `reason` (case-insensitive); `required: false` ones may be
+//!   there. Every other entry of the pipeline's dead-letter streams is unexpected.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,31 +25,39 @@ use serde::Serialize;
 use sqlx::{PgPool, Row};
 use streams::names::dlq_stream;
 
-use crate::manifest::{ExpectedLabel, Manifest};
+use crate::manifest::{LabelExpectation, Manifest};
 
 /// How many examples of each kind of difference the text report shows.
 const EXAMPLES: usize = 5;
 
+/// The streams whose dead letters are always judged (any entry there is a lost event or repo).
+const PIPELINE_STREAMS: [&str; 4] = [
+    "repo_backfill",
+    "firehose_live",
+    "firehose_backfill",
+    "label_live",
+];
+
 /// Every difference between the manifest and what the pipeline wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Comparison {
-    /// Expected records not in `record`.
+    /// Required records not in `record`.
     pub missing_records: Vec<String>,
     /// Records in `record`, of DIDs the manifest covers, that it does not expect.
     pub extra_records: Vec<String>,
-    /// Records present with another CID or rev than expected: `uri (cid@rev, expected cid@rev)`.
+    /// Records present with another CID, or a rev out of range: `uri (cid@rev, expected …)`.
     pub stale_records: Vec<String>,
     /// URIs that must be absent but are present.
     pub resurrected: Vec<String>,
     /// Accounts whose handle or upstream status differ: `did: field is X, expected Y`.
     pub actor_mismatches: Vec<String>,
-    /// Expected labels not in `label`.
+    /// Expected labels not in `label` (or with another expiry).
     pub missing_labels: Vec<String>,
     /// Labels in `label` that the manifest does not have.
     pub extra_labels: Vec<String>,
-    /// Expected dead letters not found (or found with another reason).
+    /// Required dead letters not found (or found with another reason).
     pub missing_dead_letters: Vec<String>,
-    /// Dead-lettered repos the manifest does not expect.
+    /// Dead letters the manifest does not expect.
     pub unexpected_dead_letters: Vec<String>,
 }
 
@@ -65,20 +89,32 @@ impl Comparison {
             .filter(|(_, list)| !list.is_empty())
             .map(|(name, list)| format!("{} {name}", list.len()))
             .collect();
-        if parts.is_empty() { "database equals the manifest".into() } else { parts.join(", ") }
+        if parts.is_empty() {
+            "database equals the manifest".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     /// A few examples of each kind of difference.
     pub fn examples(&self) -> Vec<String> {
         self.kinds()
             .iter()
-            .flat_map(|(name, list)| list.iter().take(EXAMPLES).map(move |item| format!("{name}: {item}")))
+            .flat_map(|(name, list)| {
+                list.iter()
+                    .take(EXAMPLES)
+                    .map(move |item| format!("{name}: {item}"))
+            })
             .collect()
     }
 }
 
 /// Compares the database behind `pool` and the DLQs in Redis with `manifest`.
-pub async fn compare(manifest: &Manifest, pool: &PgPool, redis: &mut MultiplexedConnection) -> Result<Comparison> {
+pub async fn compare(
+    manifest: &Manifest,
+    pool: &PgPool,
+    redis: &mut MultiplexedConnection,
+) -> Result<Comparison> {
     let mut comparison = Comparison::default();
     compare_records(manifest, pool, &mut comparison).await?;
     compare_actors(manifest, pool, &mut comparison).await?;
@@ -89,7 +125,10 @@ pub async fn compare(manifest: &Manifest, pool: &PgPool, redis: &mut Multiplexed
 
 /// The DID of an `at://did/…` URI.
 fn did_of(uri: &str) -> &str {
-    uri.trim_start_matches("at://").split('/').next().unwrap_or_default()
+    uri.trim_start_matches("at://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
 }
 
 async fn compare_records(manifest: &Manifest, pool: &PgPool, out: &mut Comparison) -> Result<()> {
@@ -97,7 +136,7 @@ async fn compare_records(manifest: &Manifest, pool: &PgPool, out: &mut Compariso
         .records
         .iter()
         .map(|r| did_of(&r.uri))
-        .chain(manifest.absent.iter().map(|u| did_of(u)))
+        .chain(manifest.absent.iter().map(|a| did_of(&a.uri)))
         .chain(manifest.actors.iter().map(|a| a.did.as_str()))
         .collect();
     let dids: Vec<String> = dids.into_iter().map(str::to_owned).collect();
@@ -106,33 +145,49 @@ async fn compare_records(manifest: &Manifest, pool: &PgPool, out: &mut Compariso
         .fetch_all(pool)
         .await
         .context("reading records")?;
-    let mut stored: HashMap<String, (String, String)> = HashMap::with_capacity(rows.len());
+    let mut stored: HashMap<String, (String, Option<String>)> = HashMap::with_capacity(rows.len());
     for row in rows {
-        stored.insert(row.try_get("uri")?, (row.try_get("cid")?, row.try_get("rev")?));
+        stored.insert(
+            row.try_get("uri")?,
+            (row.try_get("cid")?, row.try_get("rev")?),
+        );
     }
-    let expected: HashMap<&str, (&str, &str)> =
-        manifest.records.iter().map(|r| (r.uri.as_str(), (r.cid.as_str(), r.rev.as_str()))).collect();
+    let head_rev: HashMap<&str, &str> = manifest
+        .actors
+        .iter()
+        .filter_map(|a| a.rev.as_deref().map(|rev| (a.did.as_str(), rev)))
+        .collect();
     for record in &manifest.records {
-        match stored.get(&record.uri) {
-            None => out.missing_records.push(record.uri.clone()),
-            Some((cid, rev)) if *cid != record.cid || *rev != record.rev => out
-                .stale_records
-                .push(format!("{} ({cid}@{rev}, expected {}@{})", record.uri, record.cid, record.rev)),
-            Some(_) => {}
+        let Some((cid, rev)) = stored.get(&record.uri) else {
+            if record.required {
+                out.missing_records.push(record.uri.clone());
+            }
+            continue;
+        };
+        let rev = rev.as_deref().unwrap_or("");
+        let newest = head_rev.get(did_of(&record.uri)).copied();
+        let rev_ok = rev >= record.rev.as_str() && newest.is_none_or(|newest| rev <= newest);
+        if *cid != record.cid || !rev_ok {
+            out.stale_records.push(format!(
+                "{} ({cid}@{rev}, expected {} at rev {}..={})",
+                record.uri,
+                record.cid,
+                record.rev,
+                newest.unwrap_or("?")
+            ));
         }
     }
-    let absent: BTreeSet<&str> = manifest.absent.iter().map(String::as_str).collect();
-    let mut extra: Vec<String> = stored
+    let absent: BTreeSet<&str> = manifest.absent.iter().map(|a| a.uri.as_str()).collect();
+    let mut extra: Vec<&String> = stored
         .keys()
-        .filter(|uri| !expected.contains_key(uri.as_str()))
-        .cloned()
+        .filter(|uri| manifest.record(uri).is_none())
         .collect();
     extra.sort();
     for uri in extra {
         if absent.contains(uri.as_str()) {
-            out.resurrected.push(uri);
+            out.resurrected.push(uri.clone());
         } else {
-            out.extra_records.push(uri);
+            out.extra_records.push(uri.clone());
         }
     }
     out.missing_records.sort();
@@ -142,94 +197,160 @@ async fn compare_records(manifest: &Manifest, pool: &PgPool, out: &mut Compariso
 
 async fn compare_actors(manifest: &Manifest, pool: &PgPool, out: &mut Comparison) -> Result<()> {
     let dids: Vec<String> = manifest.actors.iter().map(|a| a.did.clone()).collect();
-    let rows = sqlx::query(r#"SELECT did, handle, "upstreamStatus" FROM actor WHERE did = ANY($1)"#)
-        .bind(&dids)
-        .fetch_all(pool)
-        .await
-        .context("reading actors")?;
+    let rows =
+        sqlx::query(r#"SELECT did, handle, "upstreamStatus" FROM actor WHERE did = ANY($1)"#)
+            .bind(&dids)
+            .fetch_all(pool)
+            .await
+            .context("reading actors")?;
     let mut stored: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
     for row in rows {
-        stored.insert(row.try_get("did")?, (row.try_get("handle")?, row.try_get("upstreamStatus")?));
+        stored.insert(
+            row.try_get("did")?,
+            (row.try_get("handle")?, row.try_get("upstreamStatus")?),
+        );
     }
-    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    let show = |v: Option<&str>| v.unwrap_or("none").to_owned();
     for actor in &manifest.actors {
-        let Some((handle, status)) = stored.get(&actor.did) else {
-            out.actor_mismatches.push(format!("{}: no actor row", actor.did));
+        if actor.status.as_deref() == Some("deleted") {
             continue;
-        };
-        if *handle != actor.handle {
-            out.actor_mismatches.push(format!("{}: handle is {}, expected {}", actor.did, show(handle), show(&actor.handle)));
         }
-        if *status != actor.upstream_status {
+        let (handle, status) = stored
+            .get(&actor.did)
+            .map_or((None, None), |(h, s)| (h.as_deref(), s.as_deref()));
+        let expected_handle = actor.handle.to_lowercase();
+        let handle_ok = match handle {
+            Some(handle) => handle == expected_handle,
+            None => !actor.handle_from_event,
+        };
+        if !handle_ok {
             out.actor_mismatches.push(format!(
-                "{}: upstreamStatus is {}, expected {}",
+                "{}: handle is {}, expected {expected_handle}{}",
+                actor.did,
+                show(handle),
+                if actor.handle_from_event {
+                    ""
+                } else {
+                    " or none"
+                }
+            ));
+        }
+        let status_ok = match status {
+            Some(status) => Some(status) == actor.status.as_deref(),
+            None => actor.status.is_none() || !actor.status_from_event,
+        };
+        if !status_ok {
+            out.actor_mismatches.push(format!(
+                "{}: upstreamStatus is {}, expected {}{}",
                 actor.did,
                 show(status),
-                show(&actor.upstream_status)
+                show(actor.status.as_deref()),
+                if actor.status_from_event {
+                    ""
+                } else {
+                    " or none"
+                }
             ));
         }
     }
     Ok(())
 }
 
+/// An expiry as compared: to the second, so `…:56Z` and `…:56.000Z` agree.
+fn expiry(exp: Option<&str>) -> Option<String> {
+    exp.map(|e| e.chars().take(19).collect())
+}
+
 async fn compare_labels(manifest: &Manifest, pool: &PgPool, out: &mut Comparison) -> Result<()> {
-    let rows = sqlx::query("SELECT src, uri, cid, val FROM label")
+    let rows = sqlx::query("SELECT src, uri, cid, val, exp FROM label")
         .fetch_all(pool)
         .await
         .context("reading labels")?;
     let mut stored = BTreeSet::new();
     for row in rows {
-        stored.insert(ExpectedLabel {
+        let exp: Option<String> = row.try_get("exp")?;
+        stored.insert(LabelExpectation {
             src: row.try_get("src")?,
             uri: row.try_get("uri")?,
             cid: row.try_get("cid")?,
             val: row.try_get("val")?,
+            exp: expiry(exp.as_deref()),
         });
     }
-    let expected: BTreeSet<ExpectedLabel> = manifest.labels.iter().cloned().collect();
-    let show = |l: &ExpectedLabel| format!("{} {} {} {}", l.src, l.val, l.uri, l.cid);
+    let expected: BTreeSet<LabelExpectation> = manifest
+        .labels
+        .iter()
+        .map(|l| LabelExpectation {
+            exp: expiry(l.exp.as_deref()),
+            ..l.clone()
+        })
+        .collect();
+    let show = |l: &LabelExpectation| {
+        let exp = l
+            .exp
+            .as_deref()
+            .map(|e| format!(" exp {e}"))
+            .unwrap_or_default();
+        format!("{} {} {} {}{exp}", l.src, l.val, l.uri, l.cid)
+    };
     out.missing_labels = expected.difference(&stored).map(show).collect();
     out.extra_labels = stored.difference(&expected).map(show).collect();
     Ok(())
 }
 
-async fn compare_dead_letters(manifest: &Manifest, redis: &mut MultiplexedConnection, out: &mut Comparison) -> Result<()> {
-    let streams: BTreeSet<&str> = manifest.dead_letters.iter().map(|d| d.stream.as_str()).collect();
-    // Every DLQ entry of those streams, by DID: its reasons.
+async fn compare_dead_letters(
+    manifest: &Manifest,
+    redis: &mut MultiplexedConnection,
+    out: &mut Comparison,
+) -> Result<()> {
+    let streams: BTreeSet<String> = manifest
+        .dead_letters
+        .iter()
+        .map(|d| d.stream.clone())
+        .chain(PIPELINE_STREAMS.iter().map(|s| dlq_stream(s)))
+        .collect();
+    // Every entry of those streams, by (stream, DID): its reasons.
     let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for stream in streams.iter().copied().chain(["repo_backfill"]).collect::<BTreeSet<_>>() {
+    for stream in &streams {
         for (did, reason) in dlq_entries(redis, stream).await? {
-            found.entry((stream.to_owned(), did)).or_default().push(reason);
+            found.entry((stream.clone(), did)).or_default().push(reason);
         }
     }
     let mut expected_keys = BTreeSet::new();
     for dead in &manifest.dead_letters {
         let key = (dead.stream.clone(), dead.did.clone());
-        let matches = found
-            .get(&key)
-            .is_some_and(|reasons| reasons.iter().any(|r| r.to_lowercase().starts_with(&dead.reason.to_lowercase())));
-        if !matches {
-            let seen = found.get(&key).map_or("nothing".into(), |r| r.join(" | "));
-            out.missing_dead_letters.push(format!("{} {} expected {:?}, found {seen}", dead.stream, dead.did, dead.reason));
+        let wanted = dead.reason.to_lowercase();
+        let reasons = found.get(&key);
+        let matches = reasons
+            .is_some_and(|reasons| reasons.iter().any(|r| r.to_lowercase().contains(&wanted)));
+        if dead.required && !matches {
+            let seen = reasons.map_or("nothing".into(), |r| r.join(" | "));
+            out.missing_dead_letters.push(format!(
+                "{} {} expected {:?}, found {seen}",
+                dead.stream, dead.did, dead.reason
+            ));
         }
         expected_keys.insert(key);
     }
     for ((stream, did), reasons) in &found {
         if !expected_keys.contains(&(stream.clone(), did.clone())) {
-            out.unexpected_dead_letters.push(format!("{stream} {did}: {}", reasons.join(" | ")));
+            out.unexpected_dead_letters
+                .push(format!("{stream} {did}: {}", reasons.join(" | ")));
         }
     }
     Ok(())
 }
 
-/// `(did, reason)` of every entry of `<stream>_dlq`, read in pages.
-async fn dlq_entries(redis: &mut MultiplexedConnection, stream: &str) -> Result<Vec<(String, String)>> {
-    let key = dlq_stream(stream);
+/// `(did, reason)` of every entry of the dead-letter stream `key`, read in pages.
+async fn dlq_entries(
+    redis: &mut MultiplexedConnection,
+    key: &str,
+) -> Result<Vec<(String, String)>> {
     let mut entries = Vec::new();
     let mut start = "-".to_owned();
     loop {
         let page: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&key)
+            .arg(key)
             .arg(&start)
             .arg("+")
             .arg("COUNT")

@@ -70,6 +70,8 @@ pub fn from_load(e: &RepoError) -> RepoFailure {
         RepoError::Car(CarError::TotalTooLarge { .. }) => {
             RepoFailure::Permanent(format!("repo too large: {e}"))
         }
+        // Millions of distinct blocks: over the loader's index budget, as final as the size cap.
+        RepoError::TooManyBlocks { .. } => RepoFailure::Permanent(format!("repo too large: {e}")),
         RepoError::WrongDid { .. } => RepoFailure::Permanent(format!("wrong DID: {e}")),
         RepoError::BadSignature { .. } => RepoFailure::Permanent(format!("bad signature: {e}")),
         RepoError::Spill { .. } => RepoFailure::Transient(format!("local spill file: {e}")),
@@ -135,6 +137,9 @@ mod tests {
             limit: 1,
         });
         assert_eq!(from_load(&big).kind(), "permanent");
+        let blocks = RepoError::TooManyBlocks { limit: 10 };
+        assert_eq!(from_load(&blocks).kind(), "permanent");
+        assert!(from_load(&blocks).to_string().contains("repo too large"));
         let cut = RepoError::Car(CarError::Truncated { offset: 10 });
         assert!(from_load(&cut).to_string().starts_with("corrupt CAR"));
         assert_eq!(from_load(&cut).kind(), "transient");

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: backfiller::Args = runtime::parse_args(backfiller::ALIASES);

@@ -92,7 +92,10 @@ impl Coalescer {
     }
 
     async fn write_jobs(&self, jobs: Vec<Job>) {
-        let merged: Vec<Change> = jobs.iter().flat_map(|j| j.changes.iter().cloned()).collect();
+        let merged: Vec<Change> = jobs
+            .iter()
+            .flat_map(|j| j.changes.iter().cloned())
+            .collect();
         metrics::histogram!("indexer_transaction_changes").record(merged.len() as f64);
         let mut verdicts = apply_isolated(&self.pool, &merged).await.into_iter();
         for job in jobs {
@@ -116,4 +119,51 @@ fn lost(len: usize) -> Vec<Verdict> {
             reason: "the transaction writing this change was abandoned".into(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::postgres::PgPoolOptions;
+    use streams::payloads::LabelsEntry;
+
+    fn changes(n: usize) -> Vec<Change> {
+        (0..n)
+            .map(|i| {
+                Change::Labels(LabelsEntry {
+                    seq: i as i64,
+                    labels: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    fn queue(c: &Coalescer, sizes: &[usize]) -> Vec<oneshot::Receiver<Vec<Verdict>>> {
+        sizes
+            .iter()
+            .map(|&n| {
+                let (reply, answer) = oneshot::channel();
+                c.lock_queue().push_back(Job {
+                    changes: changes(n),
+                    reply,
+                });
+                answer
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn takes_queued_jobs_in_order_up_to_the_cap_but_always_one() -> Result<(), sqlx::Error> {
+        // Never connects: only the queue is exercised.
+        let pool = PgPoolOptions::new().connect_lazy("postgres://127.0.0.1:1/none")?;
+        let c = Coalescer::new(pool, 2, 100);
+        let _answers = queue(&c, &[40, 50, 20, 300, 10]);
+        let sizes = |jobs: Vec<Job>| jobs.iter().map(|j| j.changes.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(c.take()), vec![40, 50]);
+        assert_eq!(sizes(c.take()), vec![20]);
+        assert_eq!(sizes(c.take()), vec![300]);
+        assert_eq!(sizes(c.take()), vec![10]);
+        assert!(c.take().is_empty());
+        Ok(())
+    }
 }

@@ -8,6 +8,10 @@ mod synthetic;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use protocol::repo::{BlockOrder, LoadOptions, load_repo};
 
+// The allocator of the binaries that load repositories, so the numbers are theirs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS: u64 = 100_000;
 
 fn repo_load(c: &mut Criterion) {

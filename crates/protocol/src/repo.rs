@@ -13,10 +13,13 @@ pub mod commit;
 pub mod loader;
 pub mod writer;
 
+mod arena;
 mod error;
+mod first_write;
 mod store;
 
 pub use commit::{Commit, UnsignedCommit};
 pub use error::{BlockKind, RepoError};
 pub use loader::{LoadOptions, LoadedRepo, Records, RepoRecord, load_repo};
+pub use store::INDEX_BYTES_PER_BLOCK;
 pub use writer::{BlockOrder, BuiltRepo, RepoBuilder};

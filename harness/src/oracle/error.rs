@@ -1,7 +1,5 @@
 //! Errors of the oracle.
 
-use std::path::PathBuf;
-
 use crate::network::NetworkError;
 
 /// Why a manifest could not be computed, written or read.
@@ -27,33 +25,6 @@ pub enum OracleError {
         did: String,
     },
     /// The manifest file could not be written or read.
-    #[error("{doing} manifest {path}: {source}")]
-    Io {
-        /// What was being done.
-        doing: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The manifest file is not a manifest.
-    #[error("manifest {path} is not valid: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The JSON error.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// The manifest's format is not this code's.
-    #[error("manifest {path} has format {found:?}, expected {expected:?}")]
-    Format {
-        /// The file.
-        path: PathBuf,
-        /// Its format string.
-        found: String,
-        /// The format this code reads.
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    Manifest(#[from] verify::manifest::ManifestError),
 }

@@ -4,6 +4,8 @@
 //! duplicate), never the author themself, and at most once per recipient and record. The unique
 //! index on `(did, "recordUri", reason)` makes a redelivered event insert nothing.
 
+use std::collections::HashMap;
+
 use sqlx::PgConnection;
 
 use super::error::{ApplyError, Step};
@@ -65,8 +67,48 @@ impl Builder {
     }
 }
 
-/// The notifications a newly indexed record causes.
-pub(crate) fn for_insert(rows: &Rows) -> Vec<Notif> {
+/// Deepest ancestor a reply notifies, counting the parent as 1 (the reference's
+/// `REPLY_NOTIF_DEPTH` of 5, exclusive).
+const REPLY_NOTIFY_HEIGHT: i32 = 4;
+
+/// The indexed ancestors above the parent of each `(post, parent)` reply, nearest first, up to
+/// [`REPLY_NOTIFY_HEIGHT`]: what the reference walks (`getAncestorsAndSelfQb`) to notify.
+pub(crate) async fn ancestors(
+    conn: &mut PgConnection,
+    replies: &[(String, String)],
+) -> Result<HashMap<String, Vec<String>>, ApplyError> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    if replies.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        r#"WITH RECURSIVE a(post, uri, height) AS (
+             SELECT x.post, g.uri, 2
+             FROM unnest($1::text[], $2::text[]) AS x(post, parent)
+             JOIN post p ON p.uri = x.parent
+             JOIN post g ON g.uri = p."replyParent"
+             UNION ALL
+             SELECT a.post, g.uri, a.height + 1
+             FROM a JOIN post c ON c.uri = a.uri JOIN post g ON g.uri = c."replyParent"
+             WHERE a.height < $3
+           )
+           SELECT post, uri FROM a ORDER BY post, height"#,
+    )
+    .bind(replies.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>())
+    .bind(replies.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>())
+    .bind(REPLY_NOTIFY_HEIGHT)
+    .fetch_all(&mut *conn)
+    .await
+    .step("finding reply ancestors")?;
+    for (post, uri) in rows {
+        out.entry(post).or_default().push(uri);
+    }
+    Ok(out)
+}
+
+/// The notifications a newly indexed record causes; `ancestors` are a reply's indexed
+/// ancestors above its parent, nearest first (see [`ancestors`]).
+pub(crate) fn for_insert(rows: &Rows, ancestors: &[String]) -> Vec<Notif> {
     let builder = |author: &str, uri: &str, cid: &str, sort_at: String| Builder {
         author: author.to_owned(),
         uri: uri.to_owned(),
@@ -91,7 +133,14 @@ pub(crate) fn for_insert(rows: &Rows) -> Vec<Notif> {
             {
                 b.notify(did_of(&record.embed_uri), "quote", Some(&record.embed_uri));
             }
-            for target in [&post.reply_parent, &post.reply_root].into_iter().flatten() {
+            // The parent is notified even before it is indexed (its URI is in the record), then
+            // the indexed ancestors as the reference does, then the root wherever it is.
+            let targets = post
+                .reply_parent
+                .iter()
+                .chain(ancestors)
+                .chain(post.reply_root.iter());
+            for target in targets {
                 b.notify(did_of(target), "reply", Some(target));
             }
             b.out
@@ -211,23 +260,55 @@ mod tests {
                        "subject": {"uri": format!("at://{subject}/app.bsky.feed.post/3j"), "cid": CID}}),
             )
         };
-        let n = for_insert(&like(OTHER));
+        let n = for_insert(&like(OTHER), &[]);
         assert_eq!(n.len(), 1);
         assert_eq!((n[0].did.as_str(), n[0].reason), (OTHER, "like"));
         assert_eq!(n[0].sort_at, "2024-01-01T00:00:00.000Z");
-        assert!(for_insert(&like(AUTHOR)).is_empty());
+        assert!(for_insert(&like(AUTHOR), &[]).is_empty());
+    }
+
+    #[test]
+    fn a_reply_notifies_parent_then_ancestors_then_root_once_each() {
+        let at = |did: &str, rkey: &str| format!("at://{did}/app.bsky.feed.post/{rkey}");
+        let (parent, root) = (at(OTHER, "3p"), at("did:plc:root", "3r"));
+        let ancestors = [at("did:plc:grand", "3g"), at(OTHER, "3o"), at(AUTHOR, "3a")];
+        let n = for_insert(
+            &rows(
+                "app.bsky.feed.post",
+                json!({"$type": "app.bsky.feed.post", "text": "hi",
+                       "createdAt": "2024-01-01T00:00:00Z",
+                       "reply": {"root": {"uri": root, "cid": CID},
+                                 "parent": {"uri": parent, "cid": CID}}}),
+            ),
+            &ancestors,
+        );
+        let got: Vec<(&str, &str, Option<&str>)> = n
+            .iter()
+            .map(|n| (n.did.as_str(), n.reason, n.reason_subject.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (OTHER, "reply", Some(parent.as_str())),
+                ("did:plc:grand", "reply", Some(ancestors[0].as_str())),
+                ("did:plc:root", "reply", Some(root.as_str())),
+            ]
+        );
     }
 
     #[test]
     fn a_reply_that_mentions_the_parent_author_notifies_them_once() {
         let parent = format!("at://{OTHER}/app.bsky.feed.post/3j");
-        let n = for_insert(&rows(
-            "app.bsky.feed.post",
-            json!({"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-01-01T00:00:00Z",
+        let n = for_insert(
+            &rows(
+                "app.bsky.feed.post",
+                json!({"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2024-01-01T00:00:00Z",
                    "reply": {"root": {"uri": parent, "cid": CID}, "parent": {"uri": parent, "cid": CID}},
                    "facets": [{"index": {"byteStart": 0, "byteEnd": 2},
                                "features": [{"$type": "app.bsky.richtext.facet#mention", "did": OTHER}]}]}),
-        ));
+            ),
+            &[],
+        );
         assert_eq!(n.len(), 1);
         assert_eq!(n[0].reason, "mention");
     }

@@ -172,10 +172,28 @@ pub(crate) async fn apply(
     mapped.extend(promoted.into_iter().map(|rows| (rows, false)));
     let all: Vec<&Rows> = mapped.iter().map(|(r, _)| r).collect();
     let inserted = insert::insert(conn, &all, touched).await?;
-    let notifs: Vec<notify::Notif> = mapped
+    let notifying: Vec<&Rows> = mapped
         .iter()
         .filter(|(rows, live)| *live && uri_of(rows).is_some_and(|u| inserted.contains(u)))
-        .flat_map(|(rows, _)| notify::for_insert(rows))
+        .map(|(rows, _)| rows)
+        .collect();
+    let replies: Vec<(String, String)> = notifying
+        .iter()
+        .filter_map(|rows| match rows {
+            Rows::Post(p) => Some((p.post.uri.clone(), p.post.reply_parent.clone()?)),
+            _ => None,
+        })
+        .collect();
+    let ancestors = notify::ancestors(conn, &replies).await?;
+    let notifs: Vec<notify::Notif> = notifying
+        .iter()
+        .flat_map(|rows| {
+            let above = uri_of(rows)
+                .and_then(|u| ancestors.get(u))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            notify::for_insert(rows, above)
+        })
         .collect();
     notify::insert(conn, &notifs).await
 }
@@ -204,25 +222,35 @@ fn uri_of(rows: &Rows) -> Option<&str> {
     })
 }
 
+/// One path's stored state: uri, did, `record.rev`, `record.cid`, tombstone rev, account
+/// deleted.
+type StoredRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
 /// What is stored for each path, and which of the DIDs are deleted accounts: one round trip.
 async fn read_stored(
     conn: &mut PgConnection,
     uris: &[String],
     dids: &[String],
 ) -> Result<(HashMap<String, Stored>, HashSet<String>), ApplyError> {
-    let rows: Vec<(String, String, Option<String>, Option<String>, Option<String>, bool)> =
-        sqlx::query_as(
-            r#"SELECT x.uri, x.did, r.rev, r.cid, t.rev, a.did IS NOT NULL
+    let rows: Vec<StoredRow> = sqlx::query_as(
+        r#"SELECT x.uri, x.did, r.rev, r.cid, t.rev, a.did IS NOT NULL
                FROM unnest($1::text[], $2::text[]) AS x(uri, did)
                LEFT JOIN record r ON r.uri = x.uri
                LEFT JOIN record_tombstone t ON t.uri = x.uri
                LEFT JOIN actor_tombstone a ON a.did = x.did"#,
-        )
-        .bind(uris)
-        .bind(dids)
-        .fetch_all(&mut *conn)
-        .await
-        .step("reading record revs and tombstones")?;
+    )
+    .bind(uris)
+    .bind(dids)
+    .fetch_all(&mut *conn)
+    .await
+    .step("reading record revs and tombstones")?;
     let mut stored: HashMap<String, Stored> = HashMap::new();
     let mut dead = HashSet::new();
     for (uri, did, rev, cid, tombstone, is_dead) in rows {

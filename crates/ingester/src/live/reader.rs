@@ -88,7 +88,8 @@ impl Reader {
         }
     }
 
-    /// Connects and reads until cancelled; fails only when the writer is gone.
+    /// Connects and reads until cancelled; fails only when the writer is gone or a decoding task
+    /// panics.
     pub async fn run(mut self) -> Result<(), ReaderError> {
         let mut backoff = Backoff::new(self.options.reconnect_base, self.options.reconnect_max);
         loop {

@@ -92,6 +92,16 @@ pub enum RepoError {
         #[source]
         source: std::io::Error,
     },
+    /// The CAR holds more distinct blocks than [`LoadOptions::index_memory_budget`] allows
+    /// (see [`INDEX_BYTES_PER_BLOCK`]).
+    ///
+    /// [`LoadOptions::index_memory_budget`]: super::LoadOptions::index_memory_budget
+    /// [`INDEX_BYTES_PER_BLOCK`]: super::INDEX_BYTES_PER_BLOCK
+    #[error("repository has more than {limit} distinct blocks (the block index's budget)")]
+    TooManyBlocks {
+        /// The most blocks allowed.
+        limit: usize,
+    },
     /// Two records given to the writer have the same collection and record key.
     #[error("duplicate record key {key:?}")]
     DuplicateKey {

@@ -19,7 +19,9 @@ use bytes::Bytes;
 use cid::Cid;
 use tokio::io::AsyncRead;
 
-use super::store::{BlockStore, Location, MAX_BLOCK_BYTES, MAX_OFFSET, StoreBuilder};
+use super::store::{
+    BlockStore, INDEX_BYTES_PER_BLOCK, Location, MAX_BLOCK_BYTES, MAX_OFFSET, StoreBuilder,
+};
 use super::{BlockKind, Commit, RepoError, commit::COMMIT_VERSION};
 use crate::car::{CarLimits, CarReader};
 use crate::crypto::PublicKey;
@@ -35,17 +37,24 @@ pub struct LoadOptions {
     /// Bytes of MST-node-shaped blocks kept in memory before they spill too. Real repositories
     /// stay far below it (a million records make ~70 MiB of nodes); it bounds hostile ones.
     pub node_memory_budget: usize,
+    /// Bytes the block index may take: a CAR with more than this over
+    /// [`INDEX_BYTES_PER_BLOCK`](super::INDEX_BYTES_PER_BLOCK) distinct blocks is refused with
+    /// [`RepoError::TooManyBlocks`]. The default admits about 6.7 million blocks (a repository of
+    /// about 5 million records); without it, a CAR of tiny blocks would grow the index with no bound
+    /// but the CAR's size.
+    pub index_memory_budget: usize,
     /// Where the temporary file goes (the system's temporary directory if `None`).
     pub spill_dir: Option<PathBuf>,
 }
 
 impl Default for LoadOptions {
-    /// Default CAR limits, 64 MiB for records and 256 MiB for MST nodes.
+    /// Default CAR limits, 64 MiB for records, 256 MiB for MST nodes, 256 MiB for the index.
     fn default() -> Self {
         Self {
             limits: CarLimits::default(),
             memory_budget: 64 * 1024 * 1024,
             node_memory_budget: 256 * 1024 * 1024,
+            index_memory_budget: 256 * 1024 * 1024,
             spill_dir: None,
         }
     }
@@ -99,6 +108,7 @@ pub async fn load_repo<R: AsyncRead + Unpin>(
     let mut store = StoreBuilder::new(
         options.memory_budget,
         options.node_memory_budget,
+        options.index_memory_budget / INDEX_BYTES_PER_BLOCK,
         options.spill_dir.clone(),
     );
     while let Some((cid, data)) = car.next_block_ref().await? {
@@ -218,11 +228,19 @@ impl Records<'_> {
             }
         }
         let mut keys = std::mem::take(&mut self.keys);
-        // Index lookups first, in a tight loop, so their cache misses overlap.
+        // Index lookups first, in a tight loop, so their cache misses overlap; then one batched
+        // fetch, so spilled records that lie together are read together.
         let store = self.store;
         let locations: Vec<_> = keys.iter().map(|(_, cid)| store.locate(cid)).collect();
+        let found: Vec<Location> = locations.iter().flatten().copied().collect();
+        let mut fetched = store.fetch_all(&found).into_iter();
         for ((key, cid), location) in keys.drain(..).zip(locations) {
-            let item = self.record(key, cid, location);
+            let bytes = location.map(|_| {
+                fetched
+                    .next()
+                    .unwrap_or_else(|| Err(std::io::Error::other("batch fetch came back short")))
+            });
+            let item = record(key, cid, bytes);
             let failed = item.is_err();
             self.ready.push_back(item);
             if failed {
@@ -240,37 +258,33 @@ impl Records<'_> {
     }
 }
 
-impl Records<'_> {
-    fn record(
-        &self,
-        key: String,
-        cid: Cid,
-        location: Option<Location>,
-    ) -> Result<RepoRecord, RepoError> {
-        let location = location.ok_or(RepoError::MissingBlock {
+/// Assembles one record from its walk key and its fetched bytes (`None`: not in the CAR).
+fn record(
+    key: String,
+    cid: Cid,
+    bytes: Option<std::io::Result<Bytes>>,
+) -> Result<RepoRecord, RepoError> {
+    let bytes = bytes
+        .ok_or(RepoError::MissingBlock {
             cid: Box::new(cid),
             kind: BlockKind::Record,
+        })?
+        .map_err(|source| RepoError::Spill {
+            doing: "reading a record",
+            source,
         })?;
-        let bytes = self
-            .store
-            .fetch(location)
-            .map_err(|source| RepoError::Spill {
-                doing: "reading a record",
-                source,
-            })?;
-        // The walk validated the key, so it holds exactly one '/'; the key's own buffer becomes
-        // the collection.
-        let mut collection = key;
-        let slash = collection.find('/').unwrap_or(collection.len());
-        let rkey = collection.get(slash + 1..).unwrap_or_default().to_owned();
-        collection.truncate(slash);
-        Ok(RepoRecord {
-            collection,
-            rkey,
-            cid,
-            bytes,
-        })
-    }
+    // The walk validated the key, so it holds exactly one '/'; the key's own buffer becomes
+    // the collection.
+    let mut collection = key;
+    let slash = collection.find('/').unwrap_or(collection.len());
+    let rkey = collection.get(slash + 1..).unwrap_or_default().to_owned();
+    collection.truncate(slash);
+    Ok(RepoRecord {
+        collection,
+        rkey,
+        cid,
+        bytes,
+    })
 }
 
 impl Iterator for Records<'_> {

@@ -7,8 +7,13 @@
 //! commit, strays) stay in memory up to the record budget. Past its budget a block goes to an
 //! anonymous temporary file. Lookups search everything, so a misjudged shape costs only memory.
 //!
-//! What is not bounded by the budgets is the index: about 40 bytes per distinct block (a million
-//! records make about 1.3 million blocks, ~60 MB), which the CAR's total size limit caps.
+//! The index costs about [`INDEX_BYTES_PER_BLOCK`] bytes per distinct block (a million records
+//! make about 1.3 million blocks, ~50 MB); a CAR of millions of tiny blocks could make it the
+//! largest thing in memory, so the number of blocks is capped too.
+//!
+//! Spilled records are read back in batches: the walk asks for a few dozen at a time, and those
+//! that lie close together in the file (records written one commit after another sit side by side)
+//! come back in one read.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -23,7 +28,18 @@ use bytes::Bytes;
 use cid::Cid;
 
 use super::RepoError;
+use super::arena::{Arena, ArenaBuilder};
 use crate::mst::NodeSource;
+
+/// What one distinct block costs in the index: a 24-byte key, an 8-byte location and the hash
+/// table's control byte and spare capacity.
+pub const INDEX_BYTES_PER_BLOCK: usize = 40;
+
+/// Spilled blocks this close together in the file are read with one read: reading the gap costs
+/// less than another system call.
+const MAX_READ_GAP: u64 = 16 * 1024;
+/// Longest single read of spilled blocks (a larger block is read alone).
+const MAX_READ_SPAN: u64 = 1024 * 1024;
 
 /// The start of every canonical MST node: map(2), text(1) "e".
 const NODE_PREFIX: [u8; 3] = [0xa2, 0x61, 0x65];
@@ -117,10 +133,11 @@ fn digest_of(cid: &Cid) -> Option<Digest> {
 /// Collects blocks while a CAR is read.
 pub(crate) struct StoreBuilder {
     index: HashMap<Digest, Location, BuildHasherDefault<DigestHasher>>,
-    nodes: Vec<u8>,
-    memory: Vec<u8>,
+    nodes: ArenaBuilder,
+    memory: ArenaBuilder,
     budget: usize,
     node_budget: usize,
+    max_blocks: usize,
     spill_dir: Option<PathBuf>,
     spill: Option<BufWriter<File>>,
     spilled: u64,
@@ -128,14 +145,20 @@ pub(crate) struct StoreBuilder {
 
 impl StoreBuilder {
     /// A store that keeps up to `budget` bytes of non-node blocks and `node_budget` bytes of
-    /// node-shaped blocks in memory.
-    pub(crate) fn new(budget: usize, node_budget: usize, spill_dir: Option<PathBuf>) -> Self {
+    /// node-shaped blocks in memory, and refuses more than `max_blocks` distinct blocks.
+    pub(crate) fn new(
+        budget: usize,
+        node_budget: usize,
+        max_blocks: usize,
+        spill_dir: Option<PathBuf>,
+    ) -> Self {
         Self {
             index: HashMap::default(),
-            nodes: Vec::new(),
-            memory: Vec::new(),
+            nodes: ArenaBuilder::default(),
+            memory: ArenaBuilder::default(),
             budget,
             node_budget,
+            max_blocks,
             spill_dir,
             spill: None,
             spilled: 0,
@@ -147,22 +170,27 @@ impl StoreBuilder {
         let Some(digest) = digest_of(cid) else {
             return Ok(());
         };
+        let full = self.index.len() >= self.max_blocks;
         let slot = match self.index.entry(digest) {
             Entry::Occupied(_) => return Ok(()),
+            Entry::Vacant(_) if full => {
+                return Err(RepoError::TooManyBlocks {
+                    limit: self.max_blocks,
+                });
+            }
             Entry::Vacant(slot) => slot,
         };
         // The loader caps CarLimits so that lengths and offsets fit the packed index.
         let len = data.len();
-        let location = if data.starts_with(&NODE_PREFIX)
-            && self.nodes.len() + data.len() <= self.node_budget
-        {
-            let offset = self.nodes.len() as u64;
-            self.nodes.extend_from_slice(data);
-            Location::new(Place::Nodes, len, offset)
-        } else if self.memory.len() + data.len() <= self.budget {
-            let offset = self.memory.len() as u64;
-            self.memory.extend_from_slice(data);
-            Location::new(Place::Memory, len, offset)
+        let in_nodes = if data.starts_with(&NODE_PREFIX) {
+            self.nodes.push(data, self.node_budget, MAX_OFFSET)
+        } else {
+            None
+        };
+        let location = if let Some(address) = in_nodes {
+            Location::new(Place::Nodes, len, address)
+        } else if let Some(address) = self.memory.push(data, self.budget, MAX_OFFSET) {
+            Location::new(Place::Memory, len, address)
         } else {
             let offset = self.spilled;
             spill_writer(&mut self.spill, self.spill_dir.as_deref())?
@@ -189,8 +217,8 @@ impl StoreBuilder {
         };
         Ok(BlockStore {
             index: self.index,
-            nodes: Bytes::from(self.nodes),
-            memory: Bytes::from(self.memory),
+            nodes: self.nodes.finish(),
+            memory: self.memory.finish(),
             spill,
             spilled: self.spilled,
         })
@@ -219,8 +247,8 @@ fn spill_writer<'a>(
 /// The blocks of a loaded repository, looked up by CID.
 pub(crate) struct BlockStore {
     index: HashMap<Digest, Location, BuildHasherDefault<DigestHasher>>,
-    nodes: Bytes,
-    memory: Bytes,
+    nodes: Arena,
+    memory: Arena,
     spill: Option<File>,
     spilled: u64,
 }
@@ -239,30 +267,80 @@ impl BlockStore {
         digest_of(cid).and_then(|d| self.index.get(&d)).copied()
     }
 
-    /// The bytes at `location`; spilled blocks are read back.
+    /// The bytes at `location`; a spilled block is read back.
     pub(crate) fn fetch(&self, location: Location) -> std::io::Result<Bytes> {
-        let start = usize::try_from(location.offset()).map_err(std::io::Error::other)?;
-        let range = start..start + location.len();
-        let arena = match location.place() {
-            Place::Nodes => &self.nodes,
-            Place::Memory => &self.memory,
-            Place::Spilled => &Bytes::new(),
+        let (arena, address) = match location.place() {
+            Place::Nodes => (&self.nodes, location.offset()),
+            Place::Memory => (&self.memory, location.offset()),
+            Place::Spilled => return self.read_spilled(location.offset(), location.len()),
         };
-        match location.place() {
-            Place::Nodes | Place::Memory if range.end <= arena.len() => Ok(arena.slice(range)),
-            Place::Nodes | Place::Memory => {
-                Err(std::io::Error::other("block location outside its arena"))
-            }
-            Place::Spilled => {
-                let file = self
-                    .spill
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::other("spill file missing"))?;
-                let mut buf = vec![0u8; location.len()];
-                file.read_exact_at(&mut buf, location.offset())?;
-                Ok(Bytes::from(buf))
+        arena
+            .slice(address, location.len())
+            .ok_or_else(|| std::io::Error::other("block location outside its arena"))
+    }
+
+    /// The bytes at each of `locations`, in order. Spilled blocks that lie close together in the
+    /// file are read together and share that read's buffer; a failed shared read is retried
+    /// block by block, so each error belongs to the block that has it.
+    pub(crate) fn fetch_all(&self, locations: &[Location]) -> Vec<std::io::Result<Bytes>> {
+        let mut out: Vec<Option<std::io::Result<Bytes>>> = Vec::with_capacity(locations.len());
+        let mut spilled: Vec<(u64, usize, usize)> = Vec::new();
+        for (at, location) in locations.iter().enumerate() {
+            if location.place() == Place::Spilled {
+                spilled.push((location.offset(), location.len(), at));
+                out.push(None);
+            } else {
+                out.push(Some(self.fetch(*location)));
             }
         }
+        spilled.sort_unstable();
+        let mut rest = spilled.as_slice();
+        while let Some(&(start, len, _)) = rest.first() {
+            let mut end = start + len as u64;
+            let mut count = 1;
+            for &(offset, len, _) in rest.iter().skip(1) {
+                let next_end = (offset + len as u64).max(end);
+                if offset > end + MAX_READ_GAP || next_end - start > MAX_READ_SPAN {
+                    break;
+                }
+                end = next_end;
+                count += 1;
+            }
+            let (group, tail) = rest.split_at(count.min(rest.len()));
+            rest = tail;
+            let shared = usize::try_from(end - start)
+                .map_err(std::io::Error::other)
+                .and_then(|span| self.read_spilled(start, span));
+            for &(offset, len, at) in group {
+                let from = usize::try_from(offset - start).unwrap_or(usize::MAX);
+                let bytes = match &shared {
+                    Ok(buffer) if from.checked_add(len).is_some_and(|to| to <= buffer.len()) => {
+                        Ok(buffer.slice(from..from + len))
+                    }
+                    _ => self.read_spilled(offset, len),
+                };
+                if let Some(slot) = out.get_mut(at) {
+                    *slot = Some(bytes);
+                }
+            }
+        }
+        out.into_iter()
+            .map(|item| item.unwrap_or_else(|| Err(std::io::Error::other("block not fetched"))))
+            .collect()
+    }
+
+    fn read_spilled(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        self.read_spilled_vec(offset, len).map(Bytes::from)
+    }
+
+    fn read_spilled_vec(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let file = self
+            .spill
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("spill file missing"))?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
     }
 
     /// Bytes of blocks written to the spill file.
@@ -278,18 +356,59 @@ impl BlockStore {
 
 impl NodeSource for BlockStore {
     fn node(&self, cid: &Cid) -> std::io::Result<Option<Cow<'_, [u8]>>> {
-        let Some(location) = digest_of(cid).and_then(|d| self.index.get(&d)) else {
+        let Some(location) = self.locate(cid) else {
             return Ok(None);
         };
-        let start = usize::try_from(location.offset()).map_err(std::io::Error::other)?;
-        let range = start..start + location.len();
-        let borrowed = match location.place() {
-            Place::Nodes => self.nodes.get(range),
-            Place::Memory => self.memory.get(range),
-            Place::Spilled => return Ok(self.get(cid)?.map(|b| Cow::Owned(b.to_vec()))),
+        let (arena, address) = match location.place() {
+            Place::Nodes => (&self.nodes, location.offset()),
+            Place::Memory => (&self.memory, location.offset()),
+            Place::Spilled => {
+                let bytes = self.read_spilled_vec(location.offset(), location.len())?;
+                return Ok(Some(Cow::Owned(bytes)));
+            }
         };
-        borrowed
+        arena
+            .get(address, location.len())
             .map(|bytes| Some(Cow::Borrowed(bytes)))
             .ok_or_else(|| std::io::Error::other("block location outside its arena"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::car::{CODEC_RAW, cid_for};
+
+    /// Blocks of assorted sizes, all spilled, fetched together in a scrambled order with some
+    /// skipped (gaps), so reads are grouped, split at the span limit, and sliced back apart.
+    #[test]
+    fn batched_spill_reads_return_each_block() {
+        let sizes = [
+            10usize, 5000, 300_000, 20, 700_000, 1, 40_000, 2_000_000, 64, 64,
+        ];
+        let blocks: Vec<(Cid, Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let data: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+                (cid_for(CODEC_RAW, &data), data)
+            })
+            .collect();
+        let mut builder = StoreBuilder::new(0, 0, 100, None);
+        for (cid, data) in &blocks {
+            builder.insert(cid, data).unwrap();
+        }
+        let store = builder.finish().unwrap();
+        assert!(store.spilled_bytes() > 3_000_000);
+        let wanted = [9usize, 0, 4, 2, 7, 5, 8, 1, 4];
+        let locations: Vec<Location> = wanted
+            .iter()
+            .map(|&i| store.locate(&blocks[i].0).unwrap())
+            .collect();
+        let fetched = store.fetch_all(&locations);
+        assert_eq!(fetched.len(), wanted.len());
+        for (&i, bytes) in wanted.iter().zip(fetched) {
+            assert_eq!(bytes.unwrap().as_ref(), &blocks[i].1[..], "block {i}");
+        }
     }
 }

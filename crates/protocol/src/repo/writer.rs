@@ -172,26 +172,45 @@ impl BuiltRepo {
         blocks
     }
 
-    /// Replays the records one commit each to learn which commit first wrote every final block.
+    /// Orders blocks by the commit that first wrote them, as if each record had been created by
+    /// a commit of its own, in the order added (see [`first_write`](super::first_write)).
     fn reference_pds_order(&self) -> Result<Vec<(Cid, Bytes)>, RepoError> {
-        let mut first_written: HashMap<Cid, usize> = HashMap::new();
-        let mut mst = Mst::new();
-        for (step, (key, cid, _)) in self.records.iter().enumerate() {
-            mst.insert(key, *cid)?;
-            first_written.entry(*cid).or_insert(step);
-            for (node, _) in mst.take_new_blocks().blocks {
-                first_written.entry(node).or_insert(step);
-            }
-        }
         let last = self.records.len().saturating_sub(1);
-        let mut blocks: Vec<(usize, String, Cid, Bytes)> = Vec::new();
+        let keys: Vec<&str> = self.records.iter().map(|(k, _, _)| k.as_str()).collect();
+        let node_steps = if keys.is_empty() {
+            // An empty tree's single node belongs to the only commit.
+            vec![last; self.nodes.len()]
+        } else {
+            super::first_write::first_writes(&keys)
+        };
+        if node_steps.len() != self.nodes.len() {
+            return Err(RepoError::Encode(format!(
+                "block order: {} nodes in the tree, {} derived from its keys",
+                self.nodes.len(),
+                node_steps.len()
+            )));
+        }
+        // A block written twice (two records with the same bytes) counts from its first write.
+        let mut first_written: HashMap<Cid, usize> =
+            HashMap::with_capacity(self.nodes.len() + self.records.len());
+        for (step, (_, cid, _)) in self.records.iter().enumerate() {
+            first_written.entry(*cid).or_insert(step);
+        }
+        for ((cid, _), &step) in self.nodes.iter().zip(&node_steps) {
+            first_written
+                .entry(*cid)
+                .and_modify(|s| *s = (*s).min(step))
+                .or_insert(step);
+        }
+        let mut blocks: Vec<(usize, String, Cid, Bytes)> =
+            Vec::with_capacity(1 + self.nodes.len() + self.records.len());
         blocks.push((
             last,
             self.commit_cid.to_string(),
             self.commit_cid,
             self.commit_block.clone(),
         ));
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(self.nodes.len() + self.records.len());
         let records = self.records.iter().map(|(_, cid, bytes)| (cid, bytes));
         for (cid, bytes) in self.nodes.iter().map(|(c, b)| (c, b)).chain(records) {
             if seen.insert(*cid) {
@@ -220,5 +239,101 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
     for i in (1..items.len()).rev() {
         let j = (next() % (i as u64 + 1)) as usize;
         items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::KeyKind;
+
+    /// The order as first specified: replay the records into a tree one commit each and note
+    /// which commit first produced every block.
+    fn replayed_order(repo: &BuiltRepo) -> Vec<(Cid, Bytes)> {
+        let mut first_written: HashMap<Cid, usize> = HashMap::new();
+        let mut mst = Mst::new();
+        for (step, (key, cid, _)) in repo.records.iter().enumerate() {
+            mst.insert(key, *cid).unwrap_or_else(|e| panic!("{e}"));
+            first_written.entry(*cid).or_insert(step);
+            for (node, _) in mst.take_new_blocks().blocks {
+                first_written.entry(node).or_insert(step);
+            }
+        }
+        let last = repo.records.len().saturating_sub(1);
+        let mut blocks = vec![(
+            last,
+            repo.commit_cid.to_string(),
+            repo.commit_cid,
+            repo.commit_block.clone(),
+        )];
+        let mut seen = HashSet::new();
+        let records = repo.records.iter().map(|(_, cid, bytes)| (cid, bytes));
+        for (cid, bytes) in repo.nodes.iter().map(|(c, b)| (c, b)).chain(records) {
+            if seen.insert(*cid) {
+                let step = first_written.get(cid).copied().unwrap_or(last);
+                blocks.push((step, cid.to_string(), *cid, bytes.clone()));
+            }
+        }
+        blocks.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+        blocks.into_iter().map(|(_, _, c, b)| (c, b)).collect()
+    }
+
+    fn repo_of(keys: &[String], duplicate_every: usize) -> BuiltRepo {
+        let mut builder = RepoBuilder::new("did:plc:orderorderorderorderorde", "3kabcdefghijk");
+        for (i, key) in keys.iter().enumerate() {
+            let (collection, rkey) = key.split_once('/').unwrap_or_else(|| panic!("{key}"));
+            // Some records share bytes, so some CIDs repeat.
+            let body = if duplicate_every > 0 && i % duplicate_every == 0 {
+                vec![0xa1, 0x61, 0x61, 0x00]
+            } else {
+                let mut body = vec![0xa1, 0x61, 0x61, 0x1a];
+                body.extend_from_slice(&(i as u32).to_be_bytes());
+                body
+            };
+            builder.add(collection, rkey, Bytes::from(body));
+        }
+        let key =
+            Keypair::from_secret_bytes(KeyKind::K256, &[7; 32]).unwrap_or_else(|e| panic!("{e}"));
+        builder.build(&key).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn derived_order_equals_the_replayed_one() {
+        // Seeded keys in several shapes: increasing (TIDs), decreasing, and scattered.
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (count, shape) in [
+            (0, 0),
+            (1, 0),
+            (2, 1),
+            (40, 0),
+            (300, 1),
+            (1500, 2),
+            (3000, 0),
+        ] {
+            let mut keys: Vec<String> = (0..count)
+                .map(|i| match shape {
+                    0 => format!("app.bsky.feed.like/{:012}", i),
+                    1 => format!("app.bsky.feed.post/{:012}", 1_000_000 - i),
+                    _ => format!("app.bsky.graph.follow/k{:x}", next()),
+                })
+                .collect();
+            keys.dedup();
+            for duplicate_every in [0, 7] {
+                let repo = repo_of(&keys, duplicate_every);
+                let fast = repo
+                    .blocks(BlockOrder::ReferencePds)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    fast == replayed_order(&repo),
+                    "{count} keys of shape {shape}, duplicates every {duplicate_every}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,459 @@
+//! The whole pipeline on a simulated network: private Redis (AOF on) and PostgreSQL, the schema
+//! migrated, a [`SimNetwork`], and the REAL `ingester`, `backfiller` and `indexer` binaries,
+//! watched until the work is done by condition (script released, listing done, every group caught
+//! up, the broken repos dead-lettered, the database stable), then judged by `verify --expect`.
+//!
+//! [`simulate`] is `harness simulate`, and what the end-to-end tests run, optionally with
+//! [`chaos`](super::chaos) (stages killed, Redis and PostgreSQL restarted mid-run).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use redis::AsyncCommands;
+use sqlx::postgres::PgPoolOptions;
+
+use super::chaos::{Chaos, ChaosEvent};
+use super::progress::Reading;
+use super::stages::Stages;
+use super::{SimNetwork, SimSpec, preset};
+use crate::services::{
+    ChildSpec, RedisOptions, TestPostgres, TestRedis, locate_binary, wait_until,
+};
+
+/// How often the run checks whether the work is done.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How to run the simulation.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// The network.
+    pub spec: SimSpec,
+    /// How long the pipeline may take to finish the work before the run fails.
+    pub deadline: Duration,
+    /// How often a progress line is printed.
+    pub progress_every: Duration,
+    /// Backfiller processes sharing their consumer group.
+    pub backfillers: usize,
+    /// Indexer processes sharing their consumer group.
+    pub indexers: usize,
+    /// Disruptions during the run (see [`chaos_plan`](super::chaos::chaos_plan)); with any, a
+    /// stage that exits is started again instead of failing the run.
+    pub chaos: Vec<ChaosEvent>,
+}
+
+impl SimulateOptions {
+    /// `spec` with one process per stage, a 10-minute deadline and a line every 5 seconds.
+    pub fn new(spec: SimSpec) -> Self {
+        Self {
+            spec,
+            deadline: Duration::from_secs(600),
+            progress_every: Duration::from_secs(5),
+            backfillers: 1,
+            indexers: 1,
+            chaos: Vec::new(),
+        }
+    }
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone)]
+pub struct SimulateOutcome {
+    /// Whether `verify --expect` passed.
+    pub passed: bool,
+    /// `verify`'s report, as printed.
+    pub verify_report: String,
+    /// Figures for a person: time to complete, records/s per stage.
+    pub figures: Vec<String>,
+    /// Time from starting the stages to the work being done.
+    pub elapsed: Duration,
+    /// Faults the simulated network inflicted.
+    pub faults_fired: usize,
+    /// Dead letters the oracle required (repos broken for good).
+    pub required_dead_letters: usize,
+    /// Disruptions carried out, and stages restarted after exiting.
+    pub disruptions: Vec<String>,
+}
+
+/// The bare `host:port` of a base URL, as cursor keys name it.
+fn host_key(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// Runs the pipeline on the network of `options` and judges the result.
+pub async fn simulate(options: SimulateOptions) -> Result<SimulateOutcome> {
+    let mut redis = TestRedis::start_with(RedisOptions {
+        appendonly: true,
+        maxmemory: None,
+    })
+    .await
+    .context("starting Redis")?;
+    let mut postgres = TestPostgres::start().await.context("starting PostgreSQL")?;
+    let database_url = postgres.create_database().await?;
+    migrate(&database_url).await?;
+    println!("redis {} | postgres ready, schema migrated", redis.url());
+
+    let generated = Instant::now();
+    let sim = SimNetwork::start(options.spec.clone()).await?;
+    println!(
+        "network: {} repos on {} PDS hosts, {} labelers, {} live events at {}/s, faults {:?} ({} repos broken for good); generated in {:.1}s",
+        options.spec.repos,
+        options.spec.pds_hosts,
+        options.spec.labelers,
+        options.spec.live_events,
+        options.spec.events_per_sec,
+        options.spec.faults,
+        sim.faults().breaks.len(),
+        generated.elapsed().as_secs_f64()
+    );
+    println!("endpoints: {}", serde_json::to_string(sim.endpoints())?);
+
+    let mut services = Services {
+        redis: &mut redis,
+        postgres: &mut postgres,
+        database_url: &database_url,
+    };
+    let result = run_stages(&options, &sim, &mut services).await;
+    let finished = sim.finish().await;
+    let outcome = result?;
+    finished?;
+    Ok(outcome)
+}
+
+async fn migrate(database_url: &str) -> Result<()> {
+    let mut child = ChildSpec::binary("indexer")?
+        .arg("migrate")
+        .env("DATABASE_URL", database_url)
+        .spawn()?;
+    let status = child.wait_exit(Duration::from_secs(120)).await?;
+    if !status.success() {
+        bail!("indexer migrate failed ({status}):\n{}", child.log_tail(30));
+    }
+    Ok(())
+}
+
+fn stage_specs(
+    options: &SimulateOptions,
+    sim: &SimNetwork,
+    redis_url: &str,
+    database_url: &str,
+) -> Result<Vec<ChildSpec>> {
+    let endpoints = sim.endpoints();
+    let common = |spec: ChildSpec| {
+        spec.env("REDIS_URL", redis_url)
+            .env("RUST_LOG", "info")
+            .env("ALLOW_PRIVATE_HOSTS", "true")
+            .env("PLC_URL", &endpoints.plc)
+    };
+    let mut specs = vec![
+        common(ChildSpec::binary("ingester")?)
+            .env("INGESTER_MODE", "all")
+            .env("INGESTER_RELAY_HOSTS", &endpoints.relay)
+            .env("INGESTER_LABELER_HOSTS", endpoints.labelers.join(","))
+            .env(
+                "INGESTER_LIST_REPOS_LIMIT",
+                preset::LIST_REPOS_LIMIT.to_string(),
+            )
+            .env("INGESTER_BATCH_TIMEOUT_MS", "200")
+            .env("INGESTER_RETRY_BASE_MS", "100")
+            .env("INGESTER_RETRY_MAX_MS", "1000"),
+    ];
+    for n in 0..options.backfillers.max(1) {
+        specs.push(
+            common(ChildSpec::program(
+                &format!("backfiller-{n}"),
+                locate_binary("backfiller")?,
+            ))
+            .env("BACKFILLER_CONSUMER_NAME", format!("sim-backfiller-{n}"))
+            .env("BACKFILLER_CONCURRENCY", "16")
+            .env("BACKFILLER_PER_HOST_CONCURRENCY", "8")
+            .env("BACKFILLER_PER_HOST_RPS", "500")
+            .env(
+                "BACKFILLER_HTTP_TIMEOUT_SECS",
+                preset::HTTP_TIMEOUT_SECS.to_string(),
+            )
+            .env("BACKFILLER_RETRY_DELAY_MS", "200")
+            .env("BACKFILLER_CLAIM_IDLE_MS", "5000"),
+        );
+    }
+    for n in 0..options.indexers.max(1) {
+        specs.push(
+            common(ChildSpec::program(
+                &format!("indexer-{n}"),
+                locate_binary("indexer")?,
+            ))
+            .env("DATABASE_URL", database_url)
+            .env("INDEXER_CONSUMER", format!("sim-indexer-{n}"))
+            .env("HANDLE_RESOLVER_URL", &endpoints.web),
+        );
+    }
+    Ok(specs)
+}
+
+/// Redis and PostgreSQL, which chaos may restart.
+struct Services<'a> {
+    redis: &'a mut TestRedis,
+    postgres: &'a mut TestPostgres,
+    database_url: &'a str,
+}
+
+async fn run_stages(
+    options: &SimulateOptions,
+    sim: &SimNetwork,
+    services: &mut Services<'_>,
+) -> Result<SimulateOutcome> {
+    seed_cursors(sim, services.redis).await?;
+    let specs = stage_specs(options, sim, &services.redis.url(), services.database_url)?;
+    let mut stages = Stages::start(specs)?;
+    let outcome = watch_and_verify(options, sim, services, &mut stages).await;
+    if outcome.as_ref().map_or(true, |o| !o.passed) {
+        println!("stage logs (last lines):\n{}", stages.log_tails());
+    }
+    stages.stop().await;
+    outcome
+}
+
+/// Starts the live cursors where the simulated network's history begins, as an operator would
+/// for a new network: without them the ingester would subscribe live-only and miss whatever the
+/// script released before it connected. The relay's cursor may only be set once its first event
+/// is out (a cursor above the head is refused as `FutureCursor`).
+async fn seed_cursors(sim: &SimNetwork, redis: &TestRedis) -> Result<()> {
+    let mut conn = redis.connection().await?;
+    if let Some(first) = sim.endpoints().first_relay_seq {
+        wait_until(
+            "the relay's first live event",
+            Duration::from_secs(30),
+            || async { Ok((sim.relay_head() >= first).then_some(())) },
+        )
+        .await?;
+        let key = format!("firehose_live:cursor:{}", host_key(&sim.endpoints().relay));
+        let _: () = conn.set(key, first - 1).await?;
+    }
+    for labeler in &sim.endpoints().labelers {
+        let key = format!("label_live:cursor:{}", host_key(labeler));
+        let _: () = conn.set(key, 0).await?;
+    }
+    Ok(())
+}
+
+/// Carries out one disruption; returns what was done.
+async fn disrupt(what: Chaos, services: &mut Services<'_>, stages: &mut Stages) -> Result<String> {
+    Ok(match what {
+        Chaos::KillStage(index) => {
+            let name = stages.kill_and_restart(index % stages.len().max(1)).await?;
+            format!("killed {name} (SIGKILL) and started it again")
+        }
+        Chaos::RestartRedis => {
+            services.redis.restart().await?;
+            "restarted Redis".into()
+        }
+        Chaos::RestartPostgres => {
+            services.postgres.restart().await?;
+            "restarted PostgreSQL".into()
+        }
+    })
+}
+
+async fn watch_and_verify(
+    options: &SimulateOptions,
+    sim: &SimNetwork,
+    services: &mut Services<'_>,
+    stages: &mut Stages,
+) -> Result<SimulateOutcome> {
+    let database_url = services.database_url;
+    let redis_url = services.redis.url();
+    let mut conn = services.redis.connection().await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(indexer::schema::connect_options(
+            database_url,
+            &indexer::schema::SchemaName::parse("bsky")?,
+        )?)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let relay = host_key(&sim.endpoints().relay);
+    let labelers: Vec<String> = sim
+        .endpoints()
+        .labelers
+        .iter()
+        .map(|l| host_key(l))
+        .collect();
+    let required_dead = sim.faults().breaks.len() as u64;
+    let total = sim.script().events().len();
+    let start = Instant::now();
+    let mut first = Reading::take(&mut conn, &pool, &relay, &labelers).await?;
+    first.at = start;
+    let mut shown = first.clone();
+    let mut previous = first.clone();
+    let mut stable_polls = 0;
+    let mut oracle = None;
+    let mut chaos = options.chaos.iter().peekable();
+    let mut disruptions = Vec::new();
+    let final_manifest = loop {
+        tokio::time::sleep(POLL).await;
+        for restarted in stages.check(!options.chaos.is_empty())? {
+            println!(
+                "[{:>4}s] {restarted} started again",
+                start.elapsed().as_secs()
+            );
+            disruptions.push(format!("{restarted} started again"));
+        }
+        while let Some(event) = chaos.next_if(|e| start.elapsed() >= e.at) {
+            let done = disrupt(event.what, services, stages).await?;
+            println!("[{:>4}s] chaos: {done}", start.elapsed().as_secs());
+            disruptions.push(done);
+            stable_polls = 0;
+        }
+        if start.elapsed() > options.deadline {
+            bail!(
+                "the pipeline did not finish within {:?}: {}\nlast reading: listing done {}, caught up {}, dead letters {}/{}, relay cursor {:?}, label cursors {:?}\n{}",
+                options.deadline,
+                previous.line(&first, start, (sim.released(), total)),
+                previous.listing_done,
+                previous.all_caught_up(),
+                previous.dead_letters,
+                required_dead,
+                previous.relay_cursor,
+                previous.label_cursors,
+                stages.log_tails()
+            );
+        }
+        let reading = match Reading::take(&mut conn, &pool, &relay, &labelers).await {
+            Ok(reading) => reading,
+            Err(error) => {
+                // Redis or PostgreSQL may be restarting; the deadline bounds the wait.
+                println!(
+                    "[{:>4}s] reading failed: {error:#}",
+                    start.elapsed().as_secs()
+                );
+                if let Ok(fresh) = services.redis.connection().await {
+                    conn = fresh;
+                }
+                continue;
+            }
+        };
+        if reading.at.duration_since(shown.at) >= options.progress_every {
+            println!("{}", reading.line(&shown, start, (sim.released(), total)));
+            shown = reading.clone();
+        }
+        let done = sim.fully_released()
+            && reading.listing_done
+            && reading.all_caught_up()
+            && reading.dead_letters >= required_dead;
+        stable_polls = if done && reading.records == previous.records {
+            stable_polls + 1
+        } else {
+            0
+        };
+        previous = reading;
+        if stable_polls >= 3 {
+            // The work is done only once the live cursors have reached the script's last seqs.
+            // The script is fully released by now, so the manifest is computed once.
+            let manifest = match &oracle {
+                Some(manifest) => manifest,
+                None => oracle.insert(sim.oracle_manifest()?),
+            };
+            let live_done = manifest
+                .relay_seq
+                .is_none_or(|seq| previous.relay_cursor.is_some_and(|c| c >= seq));
+            let labels_done = manifest.labeler_seqs.len() <= previous.label_cursors.len()
+                && manifest
+                    .labeler_seqs
+                    .values()
+                    .all(|seq| previous.label_cursors.values().any(|c| c >= seq));
+            if live_done && labels_done {
+                break manifest.clone();
+            }
+        }
+    };
+    let elapsed = start.elapsed();
+    let dir = tempfile::tempdir()?;
+    let manifest_path = dir.path().join("manifest.json");
+    final_manifest.write(&manifest_path)?;
+    let (passed, verify_report) = run_verify(&manifest_path, &redis_url, database_url).await?;
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let stream = |name: &str| previous.streams.get(name).cloned().unwrap_or_default();
+    let figures = vec![
+        format!(
+            "time to complete: {secs:.1}s (faults fired: {})",
+            sim.faults_fired()
+        ),
+        format!(
+            "ingester: {} repos listed, {} live events, {} label frames ({:.0} entries/s)",
+            stream("repo_backfill").added,
+            stream("firehose_live").added,
+            stream("label_live").added,
+            (stream("repo_backfill").added
+                + stream("firehose_live").added
+                + stream("label_live").added) as f64
+                / secs
+        ),
+        format!(
+            "backfiller: {} record events ({:.0}/s), {} repos dead-lettered",
+            stream("firehose_backfill").added,
+            stream("firehose_backfill").added as f64 / secs,
+            previous.dead_letters
+        ),
+        format!(
+            "indexer: {} events indexed ({:.0}/s), {} rows in record ({:.0}/s)",
+            stream("firehose_live").read
+                + stream("firehose_backfill").read
+                + stream("label_live").read,
+            (stream("firehose_live").read + stream("firehose_backfill").read) as f64 / secs,
+            previous.records,
+            previous.records as f64 / secs
+        ),
+        format!(
+            "oracle: {} records expected ({} required), {} absent, {} labels, {} dead letters ({} required)",
+            final_manifest.records.len(),
+            final_manifest.records.iter().filter(|r| r.required).count(),
+            final_manifest.absent.len(),
+            final_manifest.labels.len(),
+            final_manifest.dead_letters.len(),
+            final_manifest
+                .dead_letters
+                .iter()
+                .filter(|d| d.required)
+                .count()
+        ),
+    ];
+    Ok(SimulateOutcome {
+        passed,
+        verify_report,
+        figures,
+        elapsed,
+        faults_fired: sim.faults_fired(),
+        required_dead_letters: final_manifest
+            .dead_letters
+            .iter()
+            .filter(|d| d.required)
+            .count(),
+        disruptions,
+    })
+}
+
+/// Runs `verify --expect`; returns whether it passed and what it printed. `live-cursors` is not
+/// judged: it asks whether live cursors move, and the script is over by now, so nothing does.
+async fn run_verify(
+    manifest: &Path,
+    redis_url: &str,
+    database_url: &str,
+) -> Result<(bool, String)> {
+    let output = tokio::process::Command::new(locate_binary("verify")?)
+        .arg("--expect")
+        .arg(manifest)
+        .args(["--sample-secs", "1", "--skip", "live-cursors"])
+        .env_clear()
+        .env("REDIS_URL", redis_url)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .await
+        .context("running verify")?;
+    let mut report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !stderr.trim().is_empty() {
+        report.push_str(&stderr);
+    }
+    Ok((output.status.success(), report))
+}
