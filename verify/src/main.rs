@@ -25,7 +25,12 @@ struct Args {
     common: runtime::CommonArgs,
 
     /// PostgreSQL holding the AppView schema.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://127.0.0.1:5432/bsky", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://127.0.0.1:5432/bsky",
+        hide_env_values = true
+    )]
     database_url: String,
 
     /// The schema the indexer writes.
@@ -67,7 +72,10 @@ async fn main() -> ExitCode {
     let args: Args = runtime::parse_args(&[]);
     for skip in &args.skip {
         if !CHECK_NAMES.contains(&skip.as_str()) {
-            runtime::usage_error::<Args>(format!("--skip {skip}: no such check (one of {})", CHECK_NAMES.join(", ")));
+            runtime::usage_error::<Args>(format!(
+                "--skip {skip}: no such check (one of {})",
+                CHECK_NAMES.join(", ")
+            ));
         }
     }
     if !(args.sample_secs >= 0.0 && args.sample_secs.is_finite()) {
@@ -89,12 +97,20 @@ async fn run(args: &Args) -> Result<Status> {
         .get_multiplexed_async_connection()
         .await
         .with_context(|| format!("connecting to Redis at {}", args.common.redis_url))?;
-    let pool = if args.no_database { None } else { Some(connect_db(args).await?) };
+    let pool = if args.no_database {
+        None
+    } else {
+        Some(connect_db(args).await?)
+    };
     let manifest = match &args.expect {
         Some(path) => Some(Manifest::read(path)?),
         None => None,
     };
-    let mode = if args.estimate_counts { CountMode::Estimate } else { CountMode::Exact };
+    let mode = if args.estimate_counts {
+        CountMode::Estimate
+    } else {
+        CountMode::Exact
+    };
     let window = Duration::from_secs_f64(args.watch.unwrap_or(args.sample_secs));
 
     let mut before = Snapshot::take(&mut redis, pool.as_ref(), mode).await?;
@@ -106,7 +122,9 @@ async fn run(args: &Args) -> Result<Status> {
             .filter(|c| !args.skip.iter().any(|s| s == c.name))
             .collect();
         let comparison = match (&manifest, &pool) {
-            (Some(manifest), Some(pool)) => Some(expect::compare(manifest, pool, &mut redis).await?),
+            (Some(manifest), Some(pool)) => {
+                Some(expect::compare(manifest, pool, &mut redis).await?)
+            }
             _ => None,
         };
         let report = Report::new(&before, &after, checks, comparison);
@@ -124,7 +142,8 @@ async fn run(args: &Args) -> Result<Status> {
 
 async fn connect_db(args: &Args) -> Result<PgPool> {
     let schema = indexer::schema::SchemaName::parse(&args.db_schema).context("DB_SCHEMA")?;
-    let options = indexer::schema::connect_options(&args.database_url, &schema).context("DATABASE_URL")?;
+    let options =
+        indexer::schema::connect_options(&args.database_url, &schema).context("DATABASE_URL")?;
     PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(10))

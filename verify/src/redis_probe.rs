@@ -12,7 +12,8 @@ use serde::Serialize;
 use streams::names::{FIREHOSE_BACKFILL, FIREHOSE_LIVE, LABEL_LIVE, REPO_BACKFILL, dlq_stream};
 
 /// The streams of the contract, in pipeline order.
-pub const PIPELINE_STREAMS: [&str; 4] = [REPO_BACKFILL, FIREHOSE_LIVE, FIREHOSE_BACKFILL, LABEL_LIVE];
+pub const PIPELINE_STREAMS: [&str; 4] =
+    [REPO_BACKFILL, FIREHOSE_LIVE, FIREHOSE_BACKFILL, LABEL_LIVE];
 
 /// How many of a dead-letter stream's newest entries are read to rank its reasons.
 const DLQ_SAMPLE: usize = 1000;
@@ -118,35 +119,63 @@ pub async fn probe(conn: &mut MultiplexedConnection) -> Result<RedisState> {
     }
     let mut cursors = Vec::new();
     for key in scan(conn, "*:cursor:*").await? {
-        let Some((stream, host)) = key.split_once(":cursor:") else { continue };
+        let Some((stream, host)) = key.split_once(":cursor:") else {
+            continue;
+        };
         let value: Option<String> = redis::cmd("GET")
             .arg(&key)
             .query_async(conn)
             .await
             .with_context(|| format!("GET {key}"))?;
         if let Some(value) = value {
-            cursors.push(CursorState { stream: stream.into(), host: host.into(), value });
+            cursors.push(CursorState {
+                stream: stream.into(),
+                host: host.into(),
+                value,
+            });
         }
     }
     cursors.sort_by(|a, b| (&a.stream, &a.host).cmp(&(&b.stream, &b.host)));
     let mut skipped = Vec::new();
     for key in scan(conn, "repo_backfill:skipped:*").await? {
         let host = key.trim_start_matches("repo_backfill:skipped:").to_owned();
-        let count: u64 = redis::cmd("XLEN").arg(&key).query_async(conn).await.unwrap_or(0);
+        let count: u64 = redis::cmd("XLEN")
+            .arg(&key)
+            .query_async(conn)
+            .await
+            .unwrap_or(0);
         let latest = newest_json(conn, &key, 5).await?;
-        skipped.push(SkippedState { host, count, latest });
+        skipped.push(SkippedState {
+            host,
+            count,
+            latest,
+        });
     }
     skipped.sort_by(|a, b| a.host.cmp(&b.host));
     let mut dlqs = Vec::new();
     for stream in PIPELINE_STREAMS {
         dlqs.push(dlq_state(conn, &dlq_stream(stream)).await?);
     }
-    Ok(RedisState { streams, cursors, skipped, dlqs })
+    Ok(RedisState {
+        streams,
+        cursors,
+        skipped,
+        dlqs,
+    })
 }
 
 async fn stream_state(conn: &mut MultiplexedConnection, name: &str) -> Result<StreamState> {
-    let length: u64 = redis::cmd("XLEN").arg(name).query_async(conn).await.with_context(|| format!("XLEN {name}"))?;
-    let info: Value = match redis::cmd("XINFO").arg("STREAM").arg(name).query_async(conn).await {
+    let length: u64 = redis::cmd("XLEN")
+        .arg(name)
+        .query_async(conn)
+        .await
+        .with_context(|| format!("XLEN {name}"))?;
+    let info: Value = match redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(name)
+        .query_async(conn)
+        .await
+    {
         Ok(info) => info,
         // A stream nobody has written yet: nothing more to read.
         Err(e) if e.to_string().contains("no such key") => {
@@ -163,12 +192,18 @@ async fn stream_state(conn: &mut MultiplexedConnection, name: &str) -> Result<St
     let info = as_map(&info);
     let last_generated_id = text(info.get("last-generated-id")).unwrap_or_else(|| "0-0".into());
     let entries_added = number(info.get("entries-added")).unwrap_or(length);
-    let raw: Value = redis::cmd("XINFO").arg("GROUPS").arg(name).query_async(conn).await.with_context(|| format!("XINFO GROUPS {name}"))?;
+    let raw: Value = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(name)
+        .query_async(conn)
+        .await
+        .with_context(|| format!("XINFO GROUPS {name}"))?;
     let mut groups = Vec::new();
     for group in as_list(&raw) {
         let group = as_map(group);
         let group_name = text(group.get("name")).unwrap_or_default();
-        let last_delivered_id = text(group.get("last-delivered-id")).unwrap_or_else(|| "0-0".into());
+        let last_delivered_id =
+            text(group.get("last-delivered-id")).unwrap_or_else(|| "0-0".into());
         let ahead_of_stream = stream_id(&last_delivered_id) > stream_id(&last_generated_id);
         let consumers = consumers(conn, name, &group_name).await?;
         groups.push(GroupState {
@@ -181,10 +216,20 @@ async fn stream_state(conn: &mut MultiplexedConnection, name: &str) -> Result<St
             consumers,
         });
     }
-    Ok(StreamState { name: name.into(), length, entries_added, last_generated_id, groups })
+    Ok(StreamState {
+        name: name.into(),
+        length,
+        entries_added,
+        last_generated_id,
+        groups,
+    })
 }
 
-async fn consumers(conn: &mut MultiplexedConnection, stream: &str, group: &str) -> Result<Vec<ConsumerState>> {
+async fn consumers(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+) -> Result<Vec<ConsumerState>> {
     let raw: Value = redis::cmd("XINFO")
         .arg("CONSUMERS")
         .arg(stream)
@@ -206,7 +251,11 @@ async fn consumers(conn: &mut MultiplexedConnection, stream: &str, group: &str) 
 }
 
 async fn dlq_state(conn: &mut MultiplexedConnection, name: &str) -> Result<DlqState> {
-    let length: u64 = redis::cmd("XLEN").arg(name).query_async(conn).await.with_context(|| format!("XLEN {name}"))?;
+    let length: u64 = redis::cmd("XLEN")
+        .arg(name)
+        .query_async(conn)
+        .await
+        .with_context(|| format!("XLEN {name}"))?;
     let mut reasons: HashMap<String, u64> = HashMap::new();
     if length > 0 {
         let entries: Value = redis::cmd("XREVRANGE")
@@ -227,7 +276,11 @@ async fn dlq_state(conn: &mut MultiplexedConnection, name: &str) -> Result<DlqSt
     let mut top_reasons: Vec<(String, u64)> = reasons.into_iter().collect();
     top_reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top_reasons.truncate(10);
-    Ok(DlqState { name: name.into(), length, top_reasons })
+    Ok(DlqState {
+        name: name.into(),
+        length,
+        top_reasons,
+    })
 }
 
 /// The reason without the specifics that make every entry unique (DIDs, offsets), so that equal
@@ -238,7 +291,11 @@ fn reason_class(reason: &str) -> String {
 }
 
 /// The newest `count` entries' JSON payloads of a stream (any single field).
-async fn newest_json(conn: &mut MultiplexedConnection, key: &str, count: usize) -> Result<Vec<serde_json::Value>> {
+async fn newest_json(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+    count: usize,
+) -> Result<Vec<serde_json::Value>> {
     let entries: Value = redis::cmd("XREVRANGE")
         .arg(key)
         .arg("+")

@@ -46,7 +46,12 @@ pub struct Report {
 
 impl Report {
     /// Builds the report from the window's two snapshots and its judged checks.
-    pub fn new(before: &Snapshot, after: &Snapshot, checks: Vec<Check>, expect: Option<Comparison>) -> Report {
+    pub fn new(
+        before: &Snapshot,
+        after: &Snapshot,
+        checks: Vec<Check>,
+        expect: Option<Comparison>,
+    ) -> Report {
         let rates = Rates::between(before, after);
         let all_pass = checks.iter().all(|c| c.status == Status::Pass)
             && expect.as_ref().is_none_or(Comparison::is_equal);
@@ -66,7 +71,13 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "== verdict: {:?}", self.verdict);
         for check in &self.checks {
-            let _ = writeln!(out, "  {:<5} {:<18} {}", format!("{:?}", check.status).to_uppercase(), check.name, check.figure);
+            let _ = writeln!(
+                out,
+                "  {:<5} {:<18} {}",
+                format!("{:?}", check.status).to_uppercase(),
+                check.name,
+                check.figure
+            );
         }
         if let Some(expect) = &self.expect {
             let status = if expect.is_equal() { "PASS" } else { "FAIL" };
@@ -82,42 +93,90 @@ impl Report {
             p.listed,
             p.fetched,
             p.indexed.map_or("?".into(), |n| n.to_string()),
-            p.eta_secs.map_or(String::new(), |s| format!(", ETA {}", human_duration(s)))
+            p.eta_secs
+                .map_or(String::new(), |s| format!(", ETA {}", human_duration(s)))
         );
         let _ = writeln!(out, "== streams (window {:.1}s)", self.rates.window_secs);
         for stream in &self.redis.streams {
-            let growth = self.rates.stream_growth.get(&stream.name).copied().unwrap_or(0.0);
-            let change = self.rates.stream_length_change.get(&stream.name).copied().unwrap_or(0.0);
-            let _ = writeln!(out, "  {:<18} length {:>10}  +{growth:.1}/s added  {change:+.1}/s length", stream.name, stream.length);
+            let growth = self
+                .rates
+                .stream_growth
+                .get(&stream.name)
+                .copied()
+                .unwrap_or(0.0);
+            let change = self
+                .rates
+                .stream_length_change
+                .get(&stream.name)
+                .copied()
+                .unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "  {:<18} length {:>10}  +{growth:.1}/s added  {change:+.1}/s length",
+                stream.name, stream.length
+            );
             for group in &stream.groups {
-                let read = self.rates.group_read.get(&format!("{}/{}", stream.name, group.name)).copied().unwrap_or(0.0);
+                let read = self
+                    .rates
+                    .group_read
+                    .get(&format!("{}/{}", stream.name, group.name))
+                    .copied()
+                    .unwrap_or(0.0);
                 let _ = writeln!(
                     out,
                     "    group {:<20} lag {:>8}  pending {:>6}  {read:.1}/s read{}",
                     group.name,
                     group.lag.map_or("?".into(), |l| l.to_string()),
                     group.pending,
-                    if group.ahead_of_stream { "  AHEAD OF STREAM" } else { "" }
+                    if group.ahead_of_stream {
+                        "  AHEAD OF STREAM"
+                    } else {
+                        ""
+                    }
                 );
                 for consumer in &group.consumers {
-                    let _ = writeln!(out, "      consumer {:<28} pending {:>6}  idle {:.1}s", consumer.name, consumer.pending, consumer.idle_ms as f64 / 1000.0);
+                    let _ = writeln!(
+                        out,
+                        "      consumer {:<28} pending {:>6}  idle {:.1}s",
+                        consumer.name,
+                        consumer.pending,
+                        consumer.idle_ms as f64 / 1000.0
+                    );
                 }
             }
         }
         let _ = writeln!(out, "== cursors");
         for cursor in &self.redis.cursors {
-            let _ = writeln!(out, "  {:<18} {:<32} {}", cursor.stream, cursor.host, cursor.value);
+            let _ = writeln!(
+                out,
+                "  {:<18} {:<32} {}",
+                cursor.stream, cursor.host, cursor.value
+            );
         }
         for skipped in &self.redis.skipped {
-            let _ = writeln!(out, "  skipped listRepos entries on {}: {}", skipped.host, skipped.count);
+            let _ = writeln!(
+                out,
+                "  skipped listRepos entries on {}: {}",
+                skipped.host, skipped.count
+            );
             for entry in &skipped.latest {
                 let _ = writeln!(out, "    {entry}");
             }
         }
         let _ = writeln!(out, "== dead letters");
         for dlq in &self.redis.dlqs {
-            let reasons: Vec<String> = dlq.top_reasons.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
-            let _ = writeln!(out, "  {:<22} {:>8}  {}", dlq.name, dlq.length, reasons.join("; "));
+            let reasons: Vec<String> = dlq
+                .top_reasons
+                .iter()
+                .map(|(r, n)| format!("{r} ×{n}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<22} {:>8}  {}",
+                dlq.name,
+                dlq.length,
+                reasons.join("; ")
+            );
         }
         if let Some(db) = &self.database {
             let _ = writeln!(out, "== postgresql");
@@ -134,15 +193,28 @@ fn progress(after: &Snapshot, rates: &Rates) -> Progress {
     let backfill = after.stream(REPO_BACKFILL);
     let listed = backfill.map_or(0, |s| s.entries_added);
     let fetched = backfill
-        .and_then(|s| s.groups.iter().find(|g| g.name == BACKFILLER_GROUP).or(s.groups.first()))
+        .and_then(|s| {
+            s.groups
+                .iter()
+                .find(|g| g.name == BACKFILLER_GROUP)
+                .or(s.groups.first())
+        })
         .map_or(0, |g| g.entries_read.unwrap_or(0).saturating_sub(g.pending));
-    let indexed = after.db.as_ref().and_then(|db| db.get("actor_sync").copied());
+    let indexed = after
+        .db
+        .as_ref()
+        .and_then(|db| db.get("actor_sync").copied());
     let eta_secs = indexed.and_then(|done| {
         let rate = rates.table_growth.get("actor_sync").copied().unwrap_or(0.0);
         let left = listed as f64 - done as f64;
         (rate > 0.0 && left > 0.0).then(|| left / rate)
     });
-    Progress { listed, fetched, indexed, eta_secs }
+    Progress {
+        listed,
+        fetched,
+        indexed,
+        eta_secs,
+    }
 }
 
 fn human_duration(secs: f64) -> String {

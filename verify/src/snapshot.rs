@@ -69,7 +69,9 @@ impl Rates {
             ..Rates::default()
         };
         for stream in &after.redis.streams {
-            let Some(old) = before.stream(&stream.name) else { continue };
+            let Some(old) = before.stream(&stream.name) else {
+                continue;
+            };
             rates.stream_growth.insert(
                 stream.name.clone(),
                 per_sec(old.entries_added as f64, stream.entries_added as f64),
@@ -85,9 +87,10 @@ impl Rates {
                     .find(|g| g.name == group.name)
                     .and_then(|g| g.entries_read);
                 if let (Some(a), Some(b)) = (old_read, group.entries_read) {
-                    rates
-                        .group_read
-                        .insert(format!("{}/{}", stream.name, group.name), per_sec(a as f64, b as f64));
+                    rates.group_read.insert(
+                        format!("{}/{}", stream.name, group.name),
+                        per_sec(a as f64, b as f64),
+                    );
                 }
             }
         }

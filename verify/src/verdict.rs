@@ -37,7 +37,11 @@ pub struct Check {
 impl Check {
     fn new(name: &'static str, pass: bool, figure: impl Into<String>) -> Check {
         let status = if pass { Status::Pass } else { Status::Fail };
-        Check { name, status, figure: figure.into() }
+        Check {
+            name,
+            status,
+            figure: figure.into(),
+        }
     }
 }
 
@@ -110,7 +114,11 @@ fn backfill_fetching(before: &Snapshot, after: &Snapshot) -> Check {
         grew > 0 || drained,
         format!(
             "+{grew} backfill events in the window; repo_backfill {}",
-            if drained { "fully consumed" } else { "has unconsumed repos" }
+            if drained {
+                "fully consumed"
+            } else {
+                "has unconsumed repos"
+            }
         ),
     )
 }
@@ -124,13 +132,21 @@ fn indexing(before: &Snapshot, after: &Snapshot) -> Check {
     let grew = records(new) - records(old);
     let drained = [FIREHOSE_LIVE, FIREHOSE_BACKFILL, LABEL_LIVE]
         .iter()
-        .all(|s| after.stream(s).is_none_or(|st| st.entries_added == 0 || caught_up(Some(st))));
+        .all(|s| {
+            after
+                .stream(s)
+                .is_none_or(|st| st.entries_added == 0 || caught_up(Some(st)))
+        });
     Check::new(
         "indexing",
         grew > 0 || drained,
         format!(
             "{grew:+} records in the window; indexer streams {}",
-            if drained { "fully consumed" } else { "have unconsumed events" }
+            if drained {
+                "fully consumed"
+            } else {
+                "have unconsumed events"
+            }
         ),
     )
 }
@@ -152,7 +168,10 @@ fn groups_active(after: &Snapshot) -> Check {
                     "{}/{} (idle {})",
                     stream.name,
                     group.name,
-                    most_recent.map_or("with no consumer".into(), |ms| format!("{:.0}s", ms as f64 / 1000.0))
+                    most_recent.map_or("with no consumer".into(), |ms| format!(
+                        "{:.0}s",
+                        ms as f64 / 1000.0
+                    ))
                 ));
             }
         }
@@ -172,13 +191,19 @@ fn groups_positioned(after: &Snapshot) -> Check {
         .streams
         .iter()
         .flat_map(|s| {
-            s.groups
-                .iter()
-                .filter(|g| g.ahead_of_stream)
-                .map(move |g| format!("{}/{} at {} > {}", s.name, g.name, g.last_delivered_id, s.last_generated_id))
+            s.groups.iter().filter(|g| g.ahead_of_stream).map(move |g| {
+                format!(
+                    "{}/{} at {} > {}",
+                    s.name, g.name, g.last_delivered_id, s.last_generated_id
+                )
+            })
         })
         .collect();
-    let figure = if ahead.is_empty() { "no group ahead of its stream".to_owned() } else { ahead.join(", ") };
+    let figure = if ahead.is_empty() {
+        "no group ahead of its stream".to_owned()
+    } else {
+        ahead.join(", ")
+    };
     Check::new("groups-positioned", ahead.is_empty(), figure)
 }
 
@@ -190,7 +215,11 @@ fn listing_cursors(before: &Snapshot, after: &Snapshot) -> Check {
         .filter(|(host, value)| *value != INGESTER_DONE && old.contains(&(host, value)))
         .map(|(host, value)| format!("{host} at {value}"))
         .collect();
-    let figure = if stuck.is_empty() { "every unfinished listing moved".to_owned() } else { format!("not moving: {}", stuck.join(", ")) };
+    let figure = if stuck.is_empty() {
+        "every unfinished listing moved".to_owned()
+    } else {
+        format!("not moving: {}", stuck.join(", "))
+    };
     Check::new("listing-cursors", stuck.is_empty(), figure)
 }
 
@@ -231,6 +260,10 @@ fn nothing_skipped(after: &Snapshot) -> Check {
         .filter(|s| s.count > 0)
         .map(|s| format!("{}: {}", s.host, s.count))
         .collect();
-    let figure = if total == 0 { "no skipped listRepos entries".to_owned() } else { format!("{total} skipped listRepos entries ({})", hosts.join(", ")) };
+    let figure = if total == 0 {
+        "no skipped listRepos entries".to_owned()
+    } else {
+        format!("{total} skipped listRepos entries ({})", hosts.join(", "))
+    };
     Check::new("nothing-skipped", total == 0, figure)
 }

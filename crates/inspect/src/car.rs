@@ -73,7 +73,8 @@ pub async fn run(args: CarArgs) -> Result<()> {
             continue;
         }
         let path = format!("{}/{}", record.collection, record.rkey);
-        let value = cbor_to_json(&record.bytes).with_context(|| format!("decoding record {path}"))?;
+        let value =
+            cbor_to_json(&record.bytes).with_context(|| format!("decoding record {path}"))?;
         let line = json!({
             "collection": record.collection,
             "rkey": record.rkey,
@@ -135,5 +136,8 @@ async fn claimed_did(path: &Path) -> Result<String> {
             return Ok(commit.did);
         }
     }
-    bail!("{} does not hold its root block {root} (the commit)", path.display())
+    bail!(
+        "{} does not hold its root block {root} (the commit)",
+        path.display()
+    )
 }

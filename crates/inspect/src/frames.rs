@@ -42,7 +42,10 @@ pub fn run(path: &Path) -> Result<()> {
     }
     out.flush()?;
     if failures > 0 {
-        bail!("{failures} of {index} frames in {} did not decode", path.display());
+        bail!(
+            "{failures} of {index} frames in {} did not decode",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -15,8 +15,8 @@ use xrpc::{ClientConfig, IdentityConfig, IdentityResolver, XrpcClient, identity_
 pub fn from_document_file(path: &Path, did: &str) -> Result<PublicKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading DID document file {}", path.display()))?;
-    let json: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let json: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let document = match json.get(did) {
         Some(entry) => entry.get("body").unwrap_or(entry),
         None if json.get("id").is_some() => &json,

@@ -43,8 +43,18 @@ fn every_real_repo_verifies_with_the_expected_counts() {
     let mut repos = 0;
     for entry in std::fs::read_dir(realpds().join("repos")).unwrap() {
         let car = entry.unwrap().path();
-        let out = inspect(&["car", car.to_str().unwrap(), "--did-doc", docs.to_str().unwrap()]);
-        assert!(out.status.success(), "{}: {}", car.display(), String::from_utf8_lossy(&out.stderr));
+        let out = inspect(&[
+            "car",
+            car.to_str().unwrap(),
+            "--did-doc",
+            docs.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            car.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let lines = json_lines(&out);
         let summary = &lines.last().unwrap()["summary"];
         let did = summary["did"].as_str().unwrap();
@@ -52,7 +62,12 @@ fn every_real_repo_verifies_with_the_expected_counts() {
         assert_eq!(summary["commit"], truth["head"], "{did}");
         assert_eq!(summary["rev"], truth["rev"], "{did}");
         assert_eq!(summary["collections"], truth["collections"], "{did}");
-        assert!(summary["verification"]["signature"].as_str().unwrap().starts_with("verified"));
+        assert!(
+            summary["verification"]["signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("verified")
+        );
         // One line per record, then the summary.
         assert_eq!(lines.len() as u64 - 1, summary["records"].as_u64().unwrap());
         for record in &lines[..lines.len() - 1] {
@@ -74,9 +89,17 @@ fn a_repo_signed_by_another_key_is_refused() {
     other["id"] = Value::from("did:plc:2fyeopchadpsyisrt7mod5dx");
     let doc_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(doc_file.path(), other.to_string()).unwrap();
-    let out = inspect(&["car", car.to_str().unwrap(), "--did-doc", doc_file.path().to_str().unwrap()]);
+    let out = inspect(&[
+        "car",
+        car.to_str().unwrap(),
+        "--did-doc",
+        doc_file.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("signature"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signature"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -95,20 +118,38 @@ fn broken_cars_exit_1_with_a_message() {
         let out = inspect(&["car", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(1), "{name}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.starts_with("inspect: ") && !stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            stderr.starts_with("inspect: ") && !stderr.contains("panicked"),
+            "{name}: {stderr}"
+        );
     }
-    let wrong_did = inspect(&["car", car.to_str().unwrap(), "--did", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"]);
+    let wrong_did = inspect(&[
+        "car",
+        car.to_str().unwrap(),
+        "--did",
+        "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+    ]);
     assert_eq!(wrong_did.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong_did.stderr).contains("expected did:plc:aaaa"));
 }
 
 #[test]
 fn the_real_firehose_capture_decodes_frame_by_frame() {
-    let out = inspect(&["frames", realpds().join("firehose.frames").to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = inspect(&[
+        "frames",
+        realpds().join("firehose.frames").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 1130);
-    let commits: Vec<&Value> = lines.iter().filter(|l| l["header"]["t"] == "#commit").collect();
+    let commits: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["header"]["t"] == "#commit")
+        .collect();
     assert_eq!(commits.len(), 1032);
     for commit in commits {
         assert!(commit["body"]["blocks"]["bytes"].as_u64().is_some());
@@ -117,7 +158,13 @@ fn the_real_firehose_capture_decodes_frame_by_frame() {
             assert_eq!(has_record, op["action"] != "delete", "{op}");
         }
     }
-    let future = inspect(&["frames", realpds().join("firehose-futurecursor.frames").to_str().unwrap()]);
+    let future = inspect(&[
+        "frames",
+        realpds()
+            .join("firehose-futurecursor.frames")
+            .to_str()
+            .unwrap(),
+    ]);
     assert_eq!(json_lines(&future)[0]["body"]["error"], "FutureCursor");
 }
 

@@ -96,11 +96,10 @@ pub fn identity_from_document(
         did: did.chars().take(ECHO_CHARS).collect(),
         reason: format!("{e}"),
     })?;
-    let document =
-        DidDocument::deserialize(document).map_err(|e| IdentityError::BadDocument {
-            did: did.to_owned(),
-            reason: format!("not a DID document: {e}"),
-        })?;
+    let document = DidDocument::deserialize(document).map_err(|e| IdentityError::BadDocument {
+        did: did.to_owned(),
+        reason: format!("not a DID document: {e}"),
+    })?;
     document.into_identity(&parsed, allow_private_hosts)
 }
 
