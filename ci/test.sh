@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 bash ci/install.sh
 
+# The harness's process tests run the stages' real binaries, which cargo does not build for another
+# package's tests: build every binary first, in the profile nextest uses.
+echo "== cargo build --workspace --bins"
+cargo build --workspace --bins
+
 profile=${NEXTEST_PROFILE:-$([ -n "${CI:-}" ] && echo ci || echo default)}
 echo "== cargo nextest run --workspace (profile $profile)"
 cargo nextest run --workspace --profile "$profile"

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
+use super::bulk::{Column, bind, col, ocol, run};
 use super::error::{ApplyError, Step};
 use super::touched::{PostCount, ProfileCount, Touched};
 use crate::records::{
@@ -16,16 +17,6 @@ use crate::records::{
     ListItemRow, ListRow, PostGateRow, PostRows, ProfileRow, Rows, StarterPackRow, ThreadGateRow,
     VerificationRow,
 };
-
-/// One column of a bulk insert.
-fn col<T>(rows: &[&T], f: impl Fn(&T) -> &str) -> Vec<String> {
-    rows.iter().map(|r| f(r).to_owned()).collect()
-}
-
-/// One nullable column of a bulk insert.
-fn ocol<T>(rows: &[&T], f: impl Fn(&T) -> Option<&str>) -> Vec<Option<String>> {
-    rows.iter().map(|r| f(r).map(str::to_owned)).collect()
-}
 
 /// The URIs of the rows that went in.
 type Inserted = HashSet<String>;
@@ -113,27 +104,32 @@ async fn posts(
     }
     let json = |v: &Option<Vec<String>>| v.as_ref().and_then(|v| serde_json::to_string(v).ok());
     let p: Vec<_> = rows.iter().map(|r| &r.post).collect();
-    let done: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
-             "replyParentCid", "createdAt", "indexedAt", langs, tags)
-           SELECT uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l::jsonb, t::jsonb
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-             AS x(uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l, t)
-           ON CONFLICT DO NOTHING RETURNING uri, creator, "replyParent""#,
+    // Written out rather than through `run`: it casts to jsonb and returns three columns.
+    let done: Vec<(String, String, Option<String>)> = bind(
+        sqlx::query_as(
+            r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
+                 "replyParentCid", "createdAt", "indexedAt", langs, tags)
+               SELECT uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l::jsonb, t::jsonb
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                 AS x(uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l, t)
+               ON CONFLICT DO NOTHING RETURNING uri, creator, "replyParent""#,
+        ),
+        vec![
+            col(&p, |r| &r.uri),
+            col(&p, |r| &r.cid),
+            col(&p, |r| &r.creator),
+            col(&p, |r| &r.text),
+            ocol(&p, |r| r.reply_root.as_deref()),
+            ocol(&p, |r| r.reply_root_cid.as_deref()),
+            ocol(&p, |r| r.reply_parent.as_deref()),
+            ocol(&p, |r| r.reply_parent_cid.as_deref()),
+            col(&p, |r| &r.created_at),
+            col(&p, |r| &r.indexed_at),
+            Column::Nullable(p.iter().map(|r| json(&r.langs)).collect()),
+            Column::Nullable(p.iter().map(|r| json(&r.tags)).collect()),
+        ],
     )
-    .bind(col(&p, |r| &r.uri))
-    .bind(col(&p, |r| &r.cid))
-    .bind(col(&p, |r| &r.creator))
-    .bind(col(&p, |r| &r.text))
-    .bind(ocol(&p, |r| r.reply_root.as_deref()))
-    .bind(ocol(&p, |r| r.reply_root_cid.as_deref()))
-    .bind(ocol(&p, |r| r.reply_parent.as_deref()))
-    .bind(ocol(&p, |r| r.reply_parent_cid.as_deref()))
-    .bind(col(&p, |r| &r.created_at))
-    .bind(col(&p, |r| &r.indexed_at))
-    .bind(p.iter().map(|r| json(&r.langs)).collect::<Vec<_>>())
-    .bind(p.iter().map(|r| json(&r.tags)).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
     .step("inserting post rows")?;
@@ -144,115 +140,115 @@ async fn posts(
     }
 
     let images: Vec<_> = rows.iter().flat_map(|r| &r.embeds.images).collect();
-    if !images.is_empty() {
-        sqlx::query(
-            r#"INSERT INTO post_embed_image ("postUri", "position", "imageCid", alt)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-               ON CONFLICT DO NOTHING"#,
-        )
-        .bind(col(&images, |r| &r.post_uri))
-        .bind(col(&images, |r| &r.position))
-        .bind(col(&images, |r| &r.image_cid))
-        .bind(col(&images, |r| &r.alt))
-        .execute(&mut *conn)
-        .await
-        .step("inserting post_embed_image rows")?;
-    }
+    run(
+        conn,
+        r#"INSERT INTO post_embed_image ("postUri", "position", "imageCid", alt)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           ON CONFLICT DO NOTHING"#,
+        vec![
+            col(&images, |r| &r.post_uri),
+            col(&images, |r| &r.position),
+            col(&images, |r| &r.image_cid),
+            col(&images, |r| &r.alt),
+        ],
+        "inserting post_embed_image rows",
+    )
+    .await?;
     let external: Vec<_> = rows
         .iter()
         .filter_map(|r| r.embeds.external.as_ref())
         .collect();
-    if !external.is_empty() {
-        sqlx::query(
-            r#"INSERT INTO post_embed_external ("postUri", uri, title, description, "thumbCid")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-               ON CONFLICT DO NOTHING"#,
-        )
-        .bind(col(&external, |r| &r.post_uri))
-        .bind(col(&external, |r| &r.uri))
-        .bind(col(&external, |r| &r.title))
-        .bind(col(&external, |r| &r.description))
-        .bind(ocol(&external, |r| r.thumb_cid.as_deref()))
-        .execute(&mut *conn)
-        .await
-        .step("inserting post_embed_external rows")?;
-    }
+    run(
+        conn,
+        r#"INSERT INTO post_embed_external ("postUri", uri, title, description, "thumbCid")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+           ON CONFLICT DO NOTHING"#,
+        vec![
+            col(&external, |r| &r.post_uri),
+            col(&external, |r| &r.uri),
+            col(&external, |r| &r.title),
+            col(&external, |r| &r.description),
+            ocol(&external, |r| r.thumb_cid.as_deref()),
+        ],
+        "inserting post_embed_external rows",
+    )
+    .await?;
     let records: Vec<_> = rows
         .iter()
         .filter_map(|r| r.embeds.record.as_ref())
         .collect();
-    if !records.is_empty() {
-        sqlx::query(
-            r#"INSERT INTO post_embed_record ("postUri", "embedUri", "embedCid")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-               ON CONFLICT DO NOTHING"#,
-        )
-        .bind(col(&records, |r| &r.post_uri))
-        .bind(col(&records, |r| &r.embed_uri))
-        .bind(col(&records, |r| &r.embed_cid))
-        .execute(&mut *conn)
-        .await
-        .step("inserting post_embed_record rows")?;
-    }
+    run(
+        conn,
+        r#"INSERT INTO post_embed_record ("postUri", "embedUri", "embedCid")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           ON CONFLICT DO NOTHING"#,
+        vec![
+            col(&records, |r| &r.post_uri),
+            col(&records, |r| &r.embed_uri),
+            col(&records, |r| &r.embed_cid),
+        ],
+        "inserting post_embed_record rows",
+    )
+    .await?;
     let videos: Vec<_> = rows
         .iter()
         .filter_map(|r| r.embeds.video.as_ref())
         .collect();
-    if !videos.is_empty() {
-        sqlx::query(
-            r#"INSERT INTO post_embed_video ("postUri", "videoCid", alt)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-               ON CONFLICT DO NOTHING"#,
-        )
-        .bind(col(&videos, |r| &r.post_uri))
-        .bind(col(&videos, |r| &r.video_cid))
-        .bind(ocol(&videos, |r| r.alt.as_deref()))
-        .execute(&mut *conn)
-        .await
-        .step("inserting post_embed_video rows")?;
-    }
+    run(
+        conn,
+        r#"INSERT INTO post_embed_video ("postUri", "videoCid", alt)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+           ON CONFLICT DO NOTHING"#,
+        vec![
+            col(&videos, |r| &r.post_uri),
+            col(&videos, |r| &r.video_cid),
+            ocol(&videos, |r| r.alt.as_deref()),
+        ],
+        "inserting post_embed_video rows",
+    )
+    .await?;
     let quotes: Vec<_> = rows.iter().filter_map(|r| r.quote.as_ref()).collect();
-    if !quotes.is_empty() {
-        let done: Vec<(String,)> = sqlx::query_as(
-            r#"INSERT INTO quote (uri, cid, subject, "subjectCid", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[])
-               ON CONFLICT DO NOTHING RETURNING subject"#,
-        )
-        .bind(col(&quotes, |r| &r.uri))
-        .bind(col(&quotes, |r| &r.cid))
-        .bind(col(&quotes, |r| &r.subject))
-        .bind(col(&quotes, |r| &r.subject_cid))
-        .bind(col(&quotes, |r| &r.created_at))
-        .bind(col(&quotes, |r| &r.indexed_at))
-        .fetch_all(&mut *conn)
-        .await
-        .step("inserting quote rows")?;
-        done.iter()
-            .for_each(|(s,)| touched.post(Some(s), PostCount::Quote, 1));
-    }
+    let quoted = run(
+        conn,
+        r#"INSERT INTO quote (uri, cid, subject, "subjectCid", "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                $6::text[])
+           ON CONFLICT DO NOTHING RETURNING subject"#,
+        vec![
+            col(&quotes, |r| &r.uri),
+            col(&quotes, |r| &r.cid),
+            col(&quotes, |r| &r.subject),
+            col(&quotes, |r| &r.subject_cid),
+            col(&quotes, |r| &r.created_at),
+            col(&quotes, |r| &r.indexed_at),
+        ],
+        "inserting quote rows",
+    )
+    .await?;
+    quoted
+        .iter()
+        .for_each(|s| touched.post(Some(s), PostCount::Quote, 1));
     Ok(())
 }
 
 async fn feed_items(conn: &mut PgConnection, rows: &[&FeedItemRow]) -> Result<(), ApplyError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
+    run(
+        conn,
         r#"INSERT INTO feed_item (uri, cid, type, "postUri", "originatorDid", "sortAt")
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                 $6::text[])
            ON CONFLICT DO NOTHING"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| r.kind),
+            col(rows, |r| &r.post_uri),
+            col(rows, |r| &r.originator_did),
+            col(rows, |r| &r.sort_at),
+        ],
+        "inserting feed_item rows",
     )
-    .bind(col(rows, |r| &r.uri))
-    .bind(col(rows, |r| &r.cid))
-    .bind(col(rows, |r| r.kind))
-    .bind(col(rows, |r| &r.post_uri))
-    .bind(col(rows, |r| &r.originator_did))
-    .bind(col(rows, |r| &r.sort_at))
-    .execute(&mut *conn)
-    .await
-    .step("inserting feed_item rows")?;
+    .await?;
     Ok(())
 }
 
@@ -300,36 +296,42 @@ async fn likes(
             "inserting like rows",
         )
     };
-    let done: Vec<(String, String)> = sqlx::query_as(sql)
-        .bind(col(rows, |r| &r.uri))
-        .bind(col(rows, |r| &r.cid))
-        .bind(col(rows, |r| &r.creator))
-        .bind(col(rows, |r| &r.subject))
-        .bind(col(rows, |r| &r.subject_cid))
-        .bind(ocol(rows, |r| r.via.as_deref()))
-        .bind(ocol(rows, |r| r.via_cid.as_deref()))
-        .bind(col(rows, |r| &r.created_at))
-        .bind(col(rows, |r| &r.indexed_at))
-        .fetch_all(&mut *conn)
-        .await
-        .step(step)?;
+    let done: Vec<(String, String)> = bind(
+        sqlx::query_as(sql),
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject),
+            col(rows, |r| &r.subject_cid),
+            ocol(rows, |r| r.via.as_deref()),
+            ocol(rows, |r| r.via_cid.as_deref()),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .step(step)?;
     let went_in: HashSet<&str> = done.iter().map(|(u, _)| u.as_str()).collect();
     let dups: Vec<&LikeRow> = rows
         .iter()
         .copied()
         .filter(|r| !went_in.contains(r.uri.as_str()))
         .collect();
-    if !dups.is_empty() {
-        sqlx::query(dup_sql)
-            .bind(col(&dups, |r| &r.uri))
-            .bind(col(&dups, |r| &r.cid))
-            .bind(col(&dups, |r| &r.creator))
-            .bind(col(&dups, |r| &r.subject))
-            .bind(col(&dups, |r| &r.indexed_at))
-            .execute(&mut *conn)
-            .await
-            .step("recording duplicates")?;
-    }
+    run(
+        conn,
+        dup_sql,
+        vec![
+            col(&dups, |r| &r.uri),
+            col(&dups, |r| &r.cid),
+            col(&dups, |r| &r.creator),
+            col(&dups, |r| &r.subject),
+            col(&dups, |r| &r.indexed_at),
+        ],
+        "recording duplicates",
+    )
+    .await?;
     let count = if repost {
         PostCount::Repost
     } else {
@@ -386,33 +388,39 @@ async fn follows(
             "inserting follow rows",
         )
     };
-    let done: Vec<(String, String, String)> = sqlx::query_as(sql)
-        .bind(col(rows, |r| &r.uri))
-        .bind(col(rows, |r| &r.cid))
-        .bind(col(rows, |r| &r.creator))
-        .bind(col(rows, |r| &r.subject_did))
-        .bind(col(rows, |r| &r.created_at))
-        .bind(col(rows, |r| &r.indexed_at))
-        .fetch_all(&mut *conn)
-        .await
-        .step(step)?;
+    let done: Vec<(String, String, String)> = bind(
+        sqlx::query_as(sql),
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject_did),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .step(step)?;
     let went_in: HashSet<&str> = done.iter().map(|(u, _, _)| u.as_str()).collect();
     let dups: Vec<&FollowRow> = rows
         .iter()
         .copied()
         .filter(|r| !went_in.contains(r.uri.as_str()))
         .collect();
-    if !dups.is_empty() {
-        sqlx::query(dup_sql)
-            .bind(col(&dups, |r| &r.uri))
-            .bind(col(&dups, |r| &r.cid))
-            .bind(col(&dups, |r| &r.creator))
-            .bind(col(&dups, |r| &r.subject_did))
-            .bind(col(&dups, |r| &r.indexed_at))
-            .execute(&mut *conn)
-            .await
-            .step("recording duplicates")?;
-    }
+    run(
+        conn,
+        dup_sql,
+        vec![
+            col(&dups, |r| &r.uri),
+            col(&dups, |r| &r.cid),
+            col(&dups, |r| &r.creator),
+            col(&dups, |r| &r.subject_did),
+            col(&dups, |r| &r.indexed_at),
+        ],
+        "recording duplicates",
+    )
+    .await?;
     for (uri, creator, subject) in done {
         if !block {
             touched.profile(&creator, ProfileCount::Follows, 1);
@@ -423,136 +431,136 @@ async fn follows(
     Ok(())
 }
 
-/// Every table without aggregates or duplicates.
+/// Every table without aggregates or duplicates: only the URIs that went in matter.
 async fn others(
     conn: &mut PgConnection,
     t: &ByTable<'_>,
     inserted: &mut Inserted,
 ) -> Result<(), ApplyError> {
-    let mut done: Vec<(String,)> = Vec::new();
-    if !t.lists.is_empty() {
-        let r = &t.lists;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO list (uri, cid, creator, name, purpose, description,
-                     "descriptionFacets", "avatarCid", "createdAt", "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.name))
-            .bind(col(r, |r| &r.purpose))
-            .bind(ocol(r, |r| r.description.as_deref()))
-            .bind(ocol(r, |r| r.description_facets.as_deref()))
-            .bind(ocol(r, |r| r.avatar_cid.as_deref()))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting list rows")?,
-        );
-    }
-    if !t.list_items.is_empty() {
-        let r = &t.list_items;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO list_item (uri, cid, creator, "subjectDid", "listUri", "createdAt",
-                     "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[], $7::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.subject_did))
-            .bind(col(r, |r| &r.list_uri))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting list_item rows")?,
-        );
-    }
-    if !t.list_blocks.is_empty() {
-        let r = &t.list_blocks;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO list_block (uri, cid, creator, "subjectUri", "createdAt",
-                     "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.subject_uri))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting list_block rows")?,
-        );
-    }
-    if !t.generators.is_empty() {
-        let r = &t.generators;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO feed_generator (uri, cid, creator, "feedDid", "displayName",
-                     description, "descriptionFacets", "avatarCid", "createdAt", "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.feed_did))
-            .bind(col(r, |r| &r.display_name))
-            .bind(ocol(r, |r| r.description.as_deref()))
-            .bind(ocol(r, |r| r.description_facets.as_deref()))
-            .bind(ocol(r, |r| r.avatar_cid.as_deref()))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting feed_generator rows")?,
-        );
-    }
-    if !t.profiles.is_empty() {
-        let r = &t.profiles;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO profile (uri, cid, creator, "displayName", description,
-                     "avatarCid", "bannerCid", "joinedViaStarterPackUri", "pinnedPost",
-                     "pinnedPostCid", "createdAt", "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                     $11::text[], $12::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(ocol(r, |r| r.display_name.as_deref()))
-            .bind(ocol(r, |r| r.description.as_deref()))
-            .bind(ocol(r, |r| r.avatar_cid.as_deref()))
-            .bind(ocol(r, |r| r.banner_cid.as_deref()))
-            .bind(ocol(r, |r| r.joined_via_starter_pack_uri.as_deref()))
-            .bind(ocol(r, |r| r.pinned_post.as_deref()))
-            .bind(ocol(r, |r| r.pinned_post_cid.as_deref()))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting profile rows")?,
-        );
-    }
-    for (gates, sql, step) in [
+    let rows = &t.lists;
+    let done = run(
+        conn,
+        r#"INSERT INTO list (uri, cid, creator, name, purpose, description,
+             "descriptionFacets", "avatarCid", "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.name),
+            col(rows, |r| &r.purpose),
+            ocol(rows, |r| r.description.as_deref()),
+            ocol(rows, |r| r.description_facets.as_deref()),
+            ocol(rows, |r| r.avatar_cid.as_deref()),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting list rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    let rows = &t.list_items;
+    let done = run(
+        conn,
+        r#"INSERT INTO list_item (uri, cid, creator, "subjectDid", "listUri", "createdAt",
+             "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[], $7::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject_did),
+            col(rows, |r| &r.list_uri),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting list_item rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    let rows = &t.list_blocks;
+    let done = run(
+        conn,
+        r#"INSERT INTO list_block (uri, cid, creator, "subjectUri", "createdAt",
+             "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject_uri),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting list_block rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    let rows = &t.generators;
+    let done = run(
+        conn,
+        r#"INSERT INTO feed_generator (uri, cid, creator, "feedDid", "displayName",
+             description, "descriptionFacets", "avatarCid", "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.feed_did),
+            col(rows, |r| &r.display_name),
+            ocol(rows, |r| r.description.as_deref()),
+            ocol(rows, |r| r.description_facets.as_deref()),
+            ocol(rows, |r| r.avatar_cid.as_deref()),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting feed_generator rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    let rows = &t.profiles;
+    let done = run(
+        conn,
+        r#"INSERT INTO profile (uri, cid, creator, "displayName", description,
+             "avatarCid", "bannerCid", "joinedViaStarterPackUri", "pinnedPost",
+             "pinnedPostCid", "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+             $11::text[], $12::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            ocol(rows, |r| r.display_name.as_deref()),
+            ocol(rows, |r| r.description.as_deref()),
+            ocol(rows, |r| r.avatar_cid.as_deref()),
+            ocol(rows, |r| r.banner_cid.as_deref()),
+            ocol(rows, |r| r.joined_via_starter_pack_uri.as_deref()),
+            ocol(rows, |r| r.pinned_post.as_deref()),
+            ocol(rows, |r| r.pinned_post_cid.as_deref()),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting profile rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    // Thread gates and post gates have the same columns.
+    for (rows, sql, step) in [
         (
             &t.thread_gates,
             r#"INSERT INTO thread_gate (uri, cid, creator, "postUri", "createdAt", "indexedAt")
@@ -570,85 +578,84 @@ async fn others(
             "inserting post_gate rows",
         ),
     ] {
-        if gates.is_empty() {
-            continue;
-        }
-        done.extend(
-            sqlx::query_as(sql)
-                .bind(col(gates, |r| &r.uri))
-                .bind(col(gates, |r| &r.cid))
-                .bind(col(gates, |r| &r.creator))
-                .bind(col(gates, |r| &r.post_uri))
-                .bind(col(gates, |r| &r.created_at))
-                .bind(col(gates, |r| &r.indexed_at))
-                .fetch_all(&mut *conn)
-                .await
-                .step(step)?,
-        );
+        let done = run(
+            conn,
+            sql,
+            vec![
+                col(rows, |r| &r.uri),
+                col(rows, |r| &r.cid),
+                col(rows, |r| &r.creator),
+                col(rows, |r| &r.post_uri),
+                col(rows, |r| &r.created_at),
+                col(rows, |r| &r.indexed_at),
+            ],
+            step,
+        )
+        .await?;
+        inserted.extend(done);
     }
-    if !t.starter_packs.is_empty() {
-        let r = &t.starter_packs;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO starter_pack (uri, cid, creator, name, "createdAt", "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.name))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting starter_pack rows")?,
-        );
-    }
-    if !t.labelers.is_empty() {
-        let r = &t.labelers;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO labeler (uri, cid, creator, "createdAt", "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting labeler rows")?,
-        );
-    }
-    if !t.verifications.is_empty() {
-        let r = &t.verifications;
-        done.extend(
-            sqlx::query_as(
-                r#"INSERT INTO verification (uri, cid, rkey, creator, subject, handle,
-                     "displayName", "createdAt", "indexedAt")
-                   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-                   ON CONFLICT DO NOTHING RETURNING uri"#,
-            )
-            .bind(col(r, |r| &r.uri))
-            .bind(col(r, |r| &r.cid))
-            .bind(col(r, |r| &r.rkey))
-            .bind(col(r, |r| &r.creator))
-            .bind(col(r, |r| &r.subject))
-            .bind(col(r, |r| &r.handle))
-            .bind(col(r, |r| &r.display_name))
-            .bind(col(r, |r| &r.created_at))
-            .bind(col(r, |r| &r.indexed_at))
-            .fetch_all(&mut *conn)
-            .await
-            .step("inserting verification rows")?,
-        );
-    }
-    inserted.extend(done.into_iter().map(|(u,)| u));
+
+    let rows = &t.starter_packs;
+    let done = run(
+        conn,
+        r#"INSERT INTO starter_pack (uri, cid, creator, name, "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.name),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting starter_pack rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    let rows = &t.labelers;
+    let done = run(
+        conn,
+        r#"INSERT INTO labeler (uri, cid, creator, "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting labeler rows",
+    )
+    .await?;
+    inserted.extend(done);
+
+    let rows = &t.verifications;
+    let done = run(
+        conn,
+        r#"INSERT INTO verification (uri, cid, rkey, creator, subject, handle,
+             "displayName", "createdAt", "indexedAt")
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           ON CONFLICT DO NOTHING RETURNING uri"#,
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.rkey),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject),
+            col(rows, |r| &r.handle),
+            col(rows, |r| &r.display_name),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ],
+        "inserting verification rows",
+    )
+    .await?;
+    inserted.extend(done);
     Ok(())
 }

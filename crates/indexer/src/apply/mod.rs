@@ -16,6 +16,7 @@
 
 mod accounts;
 mod aggregates;
+mod bulk;
 mod error;
 mod insert;
 mod labels;

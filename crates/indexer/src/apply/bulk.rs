@@ -1,0 +1,71 @@
+//! One bulk statement over text columns: each column is a `$n::text[]` array with a value per
+//! row, so a round writes a table with one round trip however many rows it has.
+//!
+//! Statements whose `RETURNING` names more than one column are run where they are written,
+//! with [`bind`]; everything else goes through [`run`].
+
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgConnection, Postgres};
+
+use super::error::{ApplyError, Step};
+
+/// One array parameter of a bulk statement: a value per row, in row order.
+pub(super) enum Column {
+    /// A `NOT NULL` text column.
+    Text(Vec<String>),
+    /// A nullable text column.
+    Nullable(Vec<Option<String>>),
+}
+
+impl Column {
+    fn is_empty(&self) -> bool {
+        match self {
+            Column::Text(v) => v.is_empty(),
+            Column::Nullable(v) => v.is_empty(),
+        }
+    }
+}
+
+/// A text column of `rows`.
+pub(super) fn col<T>(rows: &[&T], f: impl Fn(&T) -> &str) -> Column {
+    Column::Text(rows.iter().map(|r| f(r).to_owned()).collect())
+}
+
+/// A nullable text column of `rows`.
+pub(super) fn ocol<T>(rows: &[&T], f: impl Fn(&T) -> Option<&str>) -> Column {
+    Column::Nullable(rows.iter().map(|r| f(r).map(str::to_owned)).collect())
+}
+
+/// `query` with `columns` bound as `$1, $2, …`.
+pub(super) fn bind<'q, O>(
+    mut query: QueryAs<'q, Postgres, O, PgArguments>,
+    columns: Vec<Column>,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    for column in columns {
+        query = match column {
+            Column::Text(v) => query.bind(v),
+            Column::Nullable(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// Runs `sql` with `columns` bound as `$1, $2, …`, labelling a failure with `step`; returns
+/// the one text column its `RETURNING` names (empty without `RETURNING`). No rows: nothing is
+/// sent, since an empty round has nothing to write.
+pub(super) async fn run(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    columns: Vec<Column>,
+    step: &'static str,
+) -> Result<Vec<String>, ApplyError> {
+    if columns.first().is_none_or(Column::is_empty) {
+        return Ok(Vec::new());
+    }
+    let done: Vec<(String,)> = bind(sqlx::query_as(sql), columns)
+        .fetch_all(&mut *conn)
+        .await
+        .step(step)?;
+    Ok(done.into_iter().map(|(v,)| v).collect())
+}
