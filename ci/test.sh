@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 
 bash ci/install.sh
 
+# A fresh CI clone never rebuilds incrementally: incremental caches would only cost disk (gigabytes).
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 # The harness's process tests run the stages' real binaries, which cargo does not build for another
 # package's tests: build every binary first, in the profile nextest uses.
 echo "== cargo build --workspace --bins"
