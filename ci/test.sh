@@ -20,7 +20,9 @@ cargo build --workspace --bins
 
 profile=${NEXTEST_PROFILE:-$([ -n "${CI:-}" ] && echo ci || echo default)}
 echo "== cargo nextest run --workspace (profile $profile)"
-cargo nextest run --workspace --profile "$profile"
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+cargo nextest run --workspace --profile "$profile" 2>&1 | tee "$summary"
 
 echo "== cargo check -p harness --features testcontainers"
 cargo check -p harness --features testcontainers
@@ -28,3 +30,10 @@ cargo check -p harness --features testcontainers
 if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
   bash ci/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
+
+# The test count closes the run (fuzzing prints after nextest's own summary).
+counts=$(grep -oE '[0-9]+ tests? run: [0-9]+ passed(, [0-9]+ failed)?(, [0-9]+ skipped)?' "$summary" | tail -n 1)
+passed=$(sed -nE 's/.*: ([0-9]+) passed.*/\1/p' <<<"$counts")
+failed=$(sed -nE 's/.*, ([0-9]+) failed.*/\1/p' <<<"$counts")
+skipped=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' <<<"$counts")
+echo "tests: ${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
