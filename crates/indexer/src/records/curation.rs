@@ -130,19 +130,11 @@ pub(crate) fn feed_generator(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_support::{CID, DID, INDEXED_AT, OTHER, other_uri, source};
-    use crate::records::{InvalidReason, Rows, map_record};
+    use crate::records::test_support::{
+        CID, CREATED, DID, INDEXED_AT, OTHER, map, other_uri, reason,
+    };
+    use crate::records::{InvalidReason, Rows};
     use serde_json::{Value, json};
-
-    const CREATED: &str = "2024-01-01T00:00:00Z";
-
-    fn map(collection: &str, record: Value) -> Result<Rows, InvalidRecord> {
-        map_record(&source(collection, "3k2a"), &record)
-    }
-
-    fn reason(collection: &str, record: Value) -> Option<(InvalidReason, String)> {
-        map(collection, record).err().map(|e| (e.reason, e.path))
-    }
 
     #[test]
     fn list_with_facets_and_avatar() {

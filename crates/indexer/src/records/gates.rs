@@ -74,15 +74,9 @@ pub(crate) fn post_gate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_support::{DID, other_uri, source};
-    use crate::records::{Rows, map_record};
-    use serde_json::{Value, json};
-
-    const CREATED: &str = "2024-01-01T00:00:00Z";
-
-    fn map(collection: &str, record: Value) -> Result<Rows, InvalidRecord> {
-        map_record(&source(collection, "3k2a"), &record)
-    }
+    use crate::records::Rows;
+    use crate::records::test_support::{CREATED, DID, map, other_uri};
+    use serde_json::json;
 
     fn own_post(rkey: &str) -> String {
         format!("at://{DID}/app.bsky.feed.post/{rkey}")

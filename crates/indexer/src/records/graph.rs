@@ -161,19 +161,11 @@ pub(crate) fn verification(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::test_support::{CID, DID, INDEXED_AT, OTHER, other_uri, source};
-    use crate::records::{Rows, map_record};
-    use serde_json::{Value, json};
-
-    const CREATED: &str = "2024-01-01T00:00:00Z";
-
-    fn map(collection: &str, record: Value) -> Result<Rows, InvalidRecord> {
-        map_record(&source(collection, "3k2a"), &record)
-    }
-
-    fn reason(collection: &str, record: Value) -> Option<(InvalidReason, String)> {
-        map(collection, record).err().map(|e| (e.reason, e.path))
-    }
+    use crate::records::test_support::{
+        CID, CREATED, DID, INDEXED_AT, OTHER, map, other_uri, reason,
+    };
+    use crate::records::{InvalidReason, Rows};
+    use serde_json::json;
 
     #[test]
     fn follow_and_block() {
