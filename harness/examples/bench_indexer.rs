@@ -1,12 +1,14 @@
 //! Throughput of the indexer's write path against a private PostgreSQL, beside PostgreSQL's own
 //! `INSERT … SELECT` ceiling from a staging table on the same server in the same run.
 //!
-//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH]]` (default 20000
-//! events, batches of 1000: what the indexer's group commit merges 20 consumer batches of 50
-//! into). The mix is live-firehose-like: 45% likes, 15% posts (a third of them replies), 15%
-//! follows, 10% reposts, 5% profile updates, 10% deletes (half of them of earlier likes), from
-//! 1990 accounts, batches with distinct DIDs (what a DID-partitioned consumer hands over).
-//! Reports events/s for one writer and for 4 concurrent writers (each batch one transaction).
+//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH [ACCOUNTS]]]`
+//! (default 40000 events, batches of 1000 — what the indexer's group commit merges 20 consumer
+//! batches of 50 into — from 9990 accounts). The mix is the firehose's: 50% likes, 20% posts
+//! (with images, replies, quotes with links), 15% follows, 10% reposts, 5% profile updates and
+//! deletes of earlier likes; each account writes once per round of ACCOUNTS events, so batches
+//! hold distinct DIDs (what a DID-partitioned consumer hands over). Reports events/s for one
+//! writer and for 4 concurrent writers (each batch one transaction), and the CPU this process
+//! (the indexer's side) spent.
 //!
 //! The ceiling is PostgreSQL's own speed for the same rows: after the 1-writer run, every table
 //! the indexer wrote is copied to a staging table, emptied, and refilled from staging with
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use harness::services::{TestPostgres, TestRedis, wait_until};
+use harness::services::{TestPostgres, TestRedis, cpu_seconds, wait_until};
 use indexer::apply::{Change, apply_batch};
 use indexer::handler::IndexHandler;
 use indexer::schema::{self, SchemaName};
@@ -33,8 +35,6 @@ use tokio_util::sync::CancellationToken;
 
 const CID: &str = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm";
 const TIME: &str = "2026-11-27T10:00:00.000Z";
-/// Not a multiple of 20, so an account's deletes land on likes it made a round earlier.
-const ACCOUNTS: usize = 1990;
 
 fn rev(n: usize) -> String {
     const ALPHABET: &[u8] = b"234567abcdefghijklmnopqrstuvwxyz";
@@ -47,15 +47,29 @@ fn rev(n: usize) -> String {
     format!("3k{}", String::from_utf8_lossy(&out))
 }
 
-/// `n` events of accounts `did:plc:<prefix>NNNNNN`; `live` events notify, backfill ones not.
-fn events(n: usize, prefix: &str, live: bool) -> Vec<Change> {
-    let did = |i: usize| format!("did:plc:{prefix}{:06}", i % ACCOUNTS);
+fn blob() -> serde_json::Value {
+    json!({"$type": "blob", "ref": {"$link": CID}, "mimeType": "image/jpeg", "size": 48213})
+}
+
+/// `n` events of `accounts` accounts `did:plc:<prefix>NNNNNN`, in rounds of `accounts` events
+/// (one per account); `live` events notify, backfill ones not.
+///
+/// Per 20 events: 10 likes, 4 posts (plain, with images, a reply, a quote with an external
+/// link), 3 follows, 2 reposts, and one other: a profile update or the delete of a like the
+/// account made a round earlier. Subjects are the posts of the round before.
+fn events(n: usize, accounts: usize, prefix: &str, live: bool) -> Vec<Change> {
+    let did = |i: usize| format!("did:plc:{prefix}{:06}", i % accounts);
     let seq = |i: usize| if live { i as i64 + 1 } else { BACKFILL_SEQ };
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let author = did(i);
+        let round = i / accounts;
         let other = did(i * 7 + 13);
-        let target = format!("at://{other}/app.bsky.feed.post/p{}", (i / ACCOUNTS) % 8);
+        let target = format!(
+            "at://{other}/app.bsky.feed.post/p{}",
+            round.saturating_sub(1)
+        );
+        let subject = json!({"uri": target, "cid": CID});
         let write = |collection: &str, rkey: String, record: serde_json::Value| {
             StreamEvent::Create(RecordWrite {
                 seq: seq(i),
@@ -70,39 +84,48 @@ fn events(n: usize, prefix: &str, live: bool) -> Vec<Change> {
             })
         };
         let created = "2026-11-27T09:00:00Z";
+        let post = |mut record: serde_json::Value| {
+            record["$type"] = json!("app.bsky.feed.post");
+            record["createdAt"] = json!(created);
+            record["langs"] = json!(["en"]);
+            write("app.bsky.feed.post", format!("q{i}"), record)
+        };
         let event = match i % 20 {
-            0..=8 => write(
+            0..=9 => write(
                 "app.bsky.feed.like",
                 format!("l{i}"),
-                json!({"$type": "app.bsky.feed.like", "subject": {"uri": target, "cid": CID},
-                       "createdAt": created}),
+                json!({"$type": "app.bsky.feed.like", "subject": subject, "createdAt": created}),
             ),
-            9 | 10 => write(
+            // The account's post of this round, which the next round's events point at.
+            10 => write(
                 "app.bsky.feed.post",
-                format!("p{}", (i / ACCOUNTS) % 8),
+                format!("p{round}"),
                 json!({"$type": "app.bsky.feed.post", "text": format!("post {i}"),
                        "createdAt": created, "langs": ["en"]}),
             ),
-            11 => write(
-                "app.bsky.feed.post",
-                format!("r{i}"),
-                json!({"$type": "app.bsky.feed.post", "text": "a reply", "createdAt": created,
-                       "reply": {"root": {"uri": target, "cid": CID},
-                                 "parent": {"uri": target, "cid": CID}}}),
+            11 => post(
+                json!({"text": "look", "embed": {"$type": "app.bsky.embed.images",
+                "images": [{"image": blob(), "alt": "one"}, {"image": blob(), "alt": "two"}]}}),
             ),
-            12..=14 => write(
+            12 => post(json!({"text": "a reply", "reply": {"root": subject, "parent": subject}})),
+            13 => post(json!({"text": "quoting", "embed": {
+                "$type": "app.bsky.embed.recordWithMedia",
+                "record": {"$type": "app.bsky.embed.record", "record": subject},
+                "media": {"$type": "app.bsky.embed.external", "external": {
+                    "uri": "https://example.com/a", "title": "a", "description": "b"}}}})),
+            14..=16 => write(
                 "app.bsky.graph.follow",
                 format!("f{i}"),
                 json!({"$type": "app.bsky.graph.follow", "subject": other,
                        "createdAt": created}),
             ),
-            15 | 16 => write(
+            17 | 18 => write(
                 "app.bsky.feed.repost",
                 format!("s{i}"),
-                json!({"$type": "app.bsky.feed.repost", "subject": {"uri": target, "cid": CID},
+                json!({"$type": "app.bsky.feed.repost", "subject": subject,
                        "createdAt": created}),
             ),
-            17 => write(
+            _ if round % 2 == 0 => write(
                 "app.bsky.actor.profile",
                 "self".into(),
                 json!({"$type": "app.bsky.actor.profile", "displayName": format!("n{i}")}),
@@ -114,8 +137,9 @@ fn events(n: usize, prefix: &str, live: bool) -> Vec<Change> {
                 commit: CID.into(),
                 rev: rev(i + 1),
                 collection: "app.bsky.feed.like".into(),
-                // What this account wrote one round earlier: a like, half of the time.
-                rkey: format!("l{}", i.saturating_sub(ACCOUNTS)),
+                // What this account wrote one round earlier: a like, when `accounts` is 10
+                // more than a multiple of 20.
+                rkey: format!("l{}", i.saturating_sub(accounts)),
             }),
         };
         out.push(Change::Event(event));
@@ -140,18 +164,27 @@ async fn run(
     pg: &TestPostgres,
     events: &[Change],
     batch: usize,
+    accounts: usize,
     writers: usize,
 ) -> anyhow::Result<(f64, PgPool)> {
     let pool = database(pg, writers as u32 + 1).await?;
-    // Batch k goes to writer k % writers; a DID is in one batch per round of ACCOUNTS events,
+    // Batch k goes to writer k % writers; a DID is in one batch per round of `accounts` events,
     // and rounds are applied in order, so each DID's events stay in order.
+    // Split (and copy) before the clock starts: rounds, then each writer's batches.
     let batches: Vec<Vec<Change>> = events.chunks(batch).map(<[Change]>::to_vec).collect();
-    let per_round = (ACCOUNTS / batch).max(1);
-    let start = Instant::now();
+    let per_round = (accounts / batch).max(1);
+    let mut plan: Vec<Vec<Vec<Vec<Change>>>> = Vec::new();
     for round in batches.chunks(per_round) {
+        plan.push(
+            (0..writers)
+                .map(|w| round.iter().skip(w).step_by(writers).cloned().collect())
+                .collect(),
+        );
+    }
+    let start = Instant::now();
+    for round in plan {
         let mut tasks = tokio::task::JoinSet::new();
-        for w in 0..writers {
-            let mine: Vec<Vec<Change>> = round.iter().skip(w).step_by(writers).cloned().collect();
+        for mine in round {
             let pool = pool.clone();
             tasks.spawn(async move {
                 for batch in mine {
@@ -179,30 +212,35 @@ async fn run(
     Ok((events.len() as f64 / secs, pool))
 }
 
-/// The tables the indexer writes, parents first.
-const TABLES: &[&str] = &[
-    "record",
-    "record_tombstone",
-    "actor",
-    "actor_sync",
-    "post",
-    "feed_item",
-    "\"like\"",
-    "repost",
-    "follow",
-    "profile",
-    "duplicate_record",
-    "post_agg",
-    "profile_agg",
-    "notification",
-];
+/// The tables of the current schema that hold rows (quoted), but the migrations' own.
+async fn written_tables(conn: &mut sqlx::PgConnection) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()
+         AND tablename NOT LIKE '%migration%' ORDER BY tablename",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::new();
+    for name in names {
+        let quoted = format!("\"{name}\"");
+        let any = format!("SELECT EXISTS (SELECT 1 FROM {quoted})");
+        if sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(any))
+            .fetch_one(&mut *conn)
+            .await?
+        {
+            out.push(quoted);
+        }
+    }
+    Ok(out)
+}
 
 /// PostgreSQL's own time to insert the rows `pool` holds, from staging tables, in one
 /// transaction; returns (rows, seconds).
 async fn ceiling(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
     let mut conn = pool.acquire().await?;
+    let tables = written_tables(&mut conn).await?;
     let mut rows = 0;
-    for table in TABLES {
+    for table in &tables {
         let stage = format!("stage_{}", table.trim_matches('"'));
         let copy = format!("CREATE TEMP TABLE {stage} AS SELECT * FROM {table}");
         sqlx::query(sqlx::AssertSqlSafe(copy))
@@ -213,13 +251,13 @@ async fn ceiling(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
             .fetch_one(&mut *conn)
             .await?;
     }
-    let all = TABLES.join(", ");
+    let all = tables.join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {all}")))
         .execute(&mut *conn)
         .await?;
     let start = Instant::now();
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    for table in TABLES {
+    for table in &tables {
         let stage = format!("stage_{}", table.trim_matches('"'));
         // Generated columns (sortAt) cannot be inserted: name the stored ones.
         let columns: Vec<String> = sqlx::query_scalar(
@@ -232,12 +270,39 @@ async fn ceiling(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
         .await?;
         let columns = columns.join(", ");
         let insert = format!("INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}");
-        sqlx::query(sqlx::AssertSqlSafe(insert))
+        let started = Instant::now();
+        let done = sqlx::query(sqlx::AssertSqlSafe(insert))
             .execute(&mut *tx)
             .await?;
+        if std::env::var_os("HARNESS_POSTGRES_OPTIONS").is_some() {
+            println!(
+                "  ceiling {:>6.0} ms {:>7} {table}",
+                started.elapsed().as_secs_f64() * 1000.0,
+                done.rows_affected()
+            );
+        }
     }
     tx.commit().await?;
     Ok((rows, start.elapsed().as_secs_f64()))
+}
+
+/// With `HARNESS_POSTGRES_OPTIONS='-c shared_preload_libraries=pg_stat_statements'`: where the
+/// server's time went, by statement.
+async fn top_statements(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(pool)
+        .await?;
+    let top: Vec<(f64, i64, i64, String)> = sqlx::query_as(
+        "SELECT total_exec_time, calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25",
+    )
+    .fetch_all(pool)
+    .await?;
+    println!("  server time by statement (ms, calls, rows):");
+    for (ms, calls, rows, query) in top {
+        println!("  {ms:>8.0} {calls:>6} {rows:>7}  {query}");
+    }
+    Ok(())
 }
 
 /// No identity events in the mix: no handle is ever looked up.
@@ -362,7 +427,7 @@ async fn streams_run(
     live: &[Change],
     rate: f64,
     live_secs: f64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<StreamsRun> {
     let redis_server = TestRedis::start().await?;
     let client = redis::Client::open(redis_server.url())?;
     let mut conn = redis_server.connection().await?;
@@ -433,49 +498,72 @@ async fn streams_run(
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
+    let run = StreamsRun {
+        backlog_per_sec: backlog.len() as f64 / backlog_secs.max(f64::MIN_POSITIVE),
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    };
     if !backlog.is_empty() {
         println!(
             "  backlog  : {:>9.0} events/s ({} events in {backlog_secs:.2} s)",
-            backlog.len() as f64 / backlog_secs,
+            run.backlog_per_sec,
             backlog.len()
         );
     }
     if sent > 0 {
         println!(
             "  live     : {sent} events at {rate:.0}/s, XADD→commit p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-            pct(0.5),
-            pct(0.99),
+            run.p50_ms,
+            run.p99_ms,
             pct(1.0)
         );
     }
     pool.close().await;
-    Ok(())
+    Ok(run)
+}
+
+/// What one run from the streams measured.
+struct StreamsRun {
+    /// Backlog events indexed per second (0 without a backlog).
+    backlog_per_sec: f64,
+    /// Live XADD→commit latency, p50 and p99 (ms; 0 without live traffic).
+    p50_ms: f64,
+    p99_ms: f64,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(20_000);
-    let batch: usize = std::env::args()
-        .nth(2)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(1000);
+    let arg = |i: usize, default: usize| -> anyhow::Result<usize> {
+        Ok(std::env::args()
+            .nth(i)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(default))
+    };
+    let (n, batch, accounts) = (arg(1, 40_000)?, arg(2, 1000)?, arg(3, 9_990)?);
     let pg = TestPostgres::start().await?;
-    let mix = events(n, "bench", true);
-    println!("indexer write path, {n} events, batches of {batch}:");
-    let (one, pool) = run(&pg, &mix, batch, 1).await?;
-    println!("  1 writer : {one:>9.0} events/s");
+    let mix = events(n, accounts, "bench", true);
+    println!("indexer write path, {n} events from {accounts} accounts, batches of {batch}:");
+    let cpu = cpu_seconds("self");
+    let (one, pool) = run(&pg, &mix, batch, accounts, 1).await?;
+    println!(
+        "  1 writer : {one:>9.0} events/s (indexer side CPU {:.2} s)",
+        cpu_seconds("self") - cpu
+    );
+    if std::env::var_os("HARNESS_POSTGRES_OPTIONS").is_some() {
+        top_statements(&pool).await?;
+    }
     let (rows, secs) = ceiling(&pool).await?;
     let top = n as f64 / secs;
     println!(
         "  ceiling  : {top:>9.0} events/s ({rows} rows by INSERT … SELECT from staging in {secs:.2} s)"
     );
-    let (four, _) = run(&pg, &mix, batch, 4).await?;
-    println!("  4 writers: {four:>9.0} events/s");
+    let cpu = cpu_seconds("self");
+    let (four, _) = run(&pg, &mix, batch, accounts, 4).await?;
+    println!(
+        "  4 writers: {four:>9.0} events/s (indexer side CPU {:.2} s)",
+        cpu_seconds("self") - cpu
+    );
     println!(
         "  ratio to the ceiling: {:.0}% (1 writer), {:.0}% (4 writers)",
         100.0 * one / top,
@@ -483,14 +571,36 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let rate = 2000.0;
-    let live = events(60_000, "live", true);
-    let backlog = events(n, "backlog", false);
+    let live = events(60_000, accounts, "live", true);
+    // As the backfiller writes them: each repo's events together.
+    let mut backlog = events(n, accounts, "backlog", false);
+    backlog.sort_by_key(|c| match c {
+        Change::Event(e) => e.did().to_owned(),
+        _ => String::new(),
+    });
     println!("from Redis Streams through the indexer's handler (batches of 50, 20 in flight):");
     println!(" backlog alone:");
-    streams_run(&pg, &backlog, &[], rate, 0.0).await?;
+    let alone = streams_run(&pg, &backlog, &[], rate, 0.0).await?;
     println!(" backlog with live traffic interleaved:");
-    streams_run(&pg, &backlog, &live, rate, 0.0).await?;
+    let mixed = streams_run(&pg, &backlog, &live, rate, 0.0).await?;
     println!(" live alone, 10 s:");
-    streams_run(&pg, &[], &live, rate, 10.0).await?;
+    let live_only = streams_run(&pg, &[], &live, rate, 10.0).await?;
+    // Lines for ci/perf-report.sh: stage | workload | throughput | latency p50 / p99 | RSS.
+    println!(
+        "report | indexer: firehose_backfill → PostgreSQL | {n}-event mix from {accounts} accounts, \
+         queued by repo | {:.0} events/s = {:.0}% of PostgreSQL's INSERT … SELECT ({top:.0}/s) | | ",
+        alone.backlog_per_sec,
+        100.0 * alone.backlog_per_sec / top
+    );
+    println!(
+        "report | indexer: the same backlog with live traffic | + {rate:.0} live events/s | \
+         {:.0} events/s (backlog) | {:.0} / {:.0} ms live, XADD → commit | ",
+        mixed.backlog_per_sec, mixed.p50_ms, mixed.p99_ms
+    );
+    println!(
+        "report | indexer: firehose_live → PostgreSQL, live | {rate:.0} events/s | | \
+         {:.0} / {:.0} ms XADD → commit | ",
+        live_only.p50_ms, live_only.p99_ms
+    );
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! backfiller process at concurrency 10 with a repo of a million records among the inputs.
 //!
 //! Build the binary optimised first, then run (`--release` also makes building the test repos,
-//! which is not measured, a few times faster):
+//! which is not measured, a few times faster); it ends with a `report | …` line, which
+//! `ci/perf-report.sh` gathers into the README's Performance table:
 //!
 //! ```sh
 //! cargo build --release -p backfiller
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use backfiller_support::*;
 use harness::faults::Faults;
-use harness::services::{ChildSpec, TestRedis, wait_until};
+use harness::services::{ChildSpec, TestRedis, peak_rss_kib, wait_until};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -29,12 +30,29 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
+/// p50 and p99 of `backfiller_repo_seconds` (ms), from the `/metrics` of the process whose
+/// logs are `logs` (the port is in its `serving /metrics` line).
+async fn repo_latency(logs: &str) -> (f64, f64) {
+    let port = logs
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .find(|l| l.contains("serving /metrics"))
+        .and_then(|l| l.split("addr=").nth(1)?.split_whitespace().next())
+        .and_then(|addr| addr.rsplit(':').next()?.parse::<u16>().ok())
+        .expect("the metrics port in the log");
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let quantile = |q: &str| -> f64 {
+        let prefix = format!("backfiller_repo_seconds{{quantile=\"{q}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |secs| secs * 1000.0)
+    };
+    (quantile("0.5"), quantile("0.99"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +119,8 @@ async fn throughput_and_peak_memory() {
             "BACKFILLER_HIGH_WATER_MARK",
             (expected_events * 2).to_string(),
         )
-        .env("RUST_LOG", "warn")
+        .env("METRICS_PORT", "0")
+        .env("RUST_LOG", "warn,runtime=info")
         .spawn()
         .unwrap();
     let pid = child.pid();
@@ -109,7 +128,7 @@ async fn throughput_and_peak_memory() {
     let mut peak = 0;
     wait_until("every event written", Duration::from_secs(600), || {
         let mut conn = conn.clone();
-        if let Some(rss) = peak_rss_kib(pid) {
+        if let Some(rss) = peak_rss_kib(&pid.to_string()) {
             peak = peak.max(rss);
         }
         async move {
@@ -123,7 +142,7 @@ async fn throughput_and_peak_memory() {
     .await
     .unwrap();
     let elapsed = started.elapsed();
-    if let Some(rss) = peak_rss_kib(pid) {
+    if let Some(rss) = peak_rss_kib(&pid.to_string()) {
         peak = peak.max(rss);
     }
     let len: u64 = redis::cmd("XLEN")
@@ -131,12 +150,21 @@ async fn throughput_and_peak_memory() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    let (p50, p99) = repo_latency(&child.logs()).await;
     let status = child.stop(Duration::from_secs(60)).await.unwrap();
     eprintln!(
         "{} records of {} repos in {:?}: {:.0} records/s, {:.1} repos/s; peak RSS {} MiB",
         total_records,
         entries.len(),
         elapsed,
+        total_records as f64 / elapsed.as_secs_f64(),
+        entries.len() as f64 / elapsed.as_secs_f64(),
+        peak >> 10
+    );
+    println!(
+        "report | backfiller: repo_backfill → getRepo → firehose_backfill | {n_repos} repos of {per_repo} \
+         records and one of {large}, 10 at a time | {:.0} records/s ({:.1} repos/s) | \
+         {p50:.0} / {p99:.0} ms per repo in the stage | {} MiB",
         total_records as f64 / elapsed.as_secs_f64(),
         entries.len() as f64 / elapsed.as_secs_f64(),
         peak >> 10

@@ -1,15 +1,17 @@
-//! Throughput of the firehose path: 67,800 frames (the real capture renumbered 60 times) served at
+//! Throughput of the firehose path: 135,600 frames (the real capture renumbered 120 times) served at
 //! full speed by a local WebSocket server, into `firehose_live` through a real Redis. Prints events
 //! per second and per CPU-second (decode, hash check, CBOR→JSON, batched MULTI/EXEC), for the real
 //! binary and for the subscription run in-process, plus the frame server and Redis alone.
 //!
-//! Ignored by default. Optimise our crates (the dev profile leaves workspace members at
-//! opt-level 0), then run:
+//! Also the backfill mode: repos listed from a relay's `listRepos` into `repo_backfill` per
+//! second. Each benchmark of the real binary ends with a `report | …` line, which
+//! `ci/perf-report.sh` gathers into the README's Performance table.
+//!
+//! Ignored by default. Run in release mode, with the binary built the same way:
 //!
 //! ```text
-//! O='--config profile.dev.package.ingester.opt-level=3 --config profile.dev.package.protocol.opt-level=3 --config profile.dev.package.streams.opt-level=3'
-//! cargo build -p ingester $O
-//! cargo nextest run -p harness --test ingester_bench $O --run-ignored only --no-capture
+//! cargo build --release -p ingester
+//! cargo test --release -p harness --test ingester_bench -- --ignored --nocapture --test-threads 1
 //! ```
 
 mod ingester_support;
@@ -27,7 +29,7 @@ use streams::ServiceHost;
 use streams::names::{FIREHOSE_LIVE, cursor_key};
 
 /// Copies of the real capture, renumbered into one long stream.
-const COPIES: i64 = 60;
+const COPIES: i64 = 120;
 
 fn renumber(frame: &mut Frame, seq: i64) {
     match frame {
@@ -40,35 +42,12 @@ fn renumber(frame: &mut Frame, seq: i64) {
     }
 }
 
-/// User and system CPU time of this process so far, in seconds (Linux `/proc/self/stat`).
-fn cpu_seconds() -> f64 {
-    cpu_seconds_of("self")
-}
-
-/// User and system CPU time of process `pid` (or `self`) so far, in seconds.
-fn cpu_seconds_of(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the ')'.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// The capture renumbered `COPIES` times: the frames' bytes, the events they make, the last seq.
-fn long_stream() -> (Vec<Vec<u8>>, usize, i64) {
+/// The capture renumbered `copies` times: the frames' bytes, the events they make, the last seq.
+fn long_stream(copies: i64) -> (Vec<Vec<u8>>, usize, i64) {
     let base = real_frames();
     let feed = repos_feed();
     let (mut frames, mut events, mut seq) = (Vec::new(), 0usize, 0i64);
-    for _ in 0..COPIES {
+    for _ in 0..copies {
         for (_, bytes) in &base {
             let mut frame = Frame::decode(bytes).unwrap();
             seq += 1;
@@ -80,14 +59,13 @@ fn long_stream() -> (Vec<Vec<u8>>, usize, i64) {
     (frames, events, seq)
 }
 
-/// The real binary (build it optimised first for meaningful numbers:
-/// `cargo build -p ingester --config 'profile.dev.package.ingester.opt-level=3' …`).
+/// The real binary (build it in release mode first for meaningful numbers).
 #[tokio::test]
 #[ignore = "benchmark"]
 async fn binary_firehose_events_per_second() {
     let (redis_server, client) = redis().await;
     let mut c = conn(&client).await;
-    let (frames, events, seq) = long_stream();
+    let (frames, events, seq) = long_stream(COPIES);
     let server =
         ScriptedServer::start(Arc::new(move |_, _| vec![Act::Frames(frames.clone())])).await;
     let key = cursor_key(FIREHOSE_LIVE, &ServiceHost::parse(&server.host()).unwrap());
@@ -124,15 +102,37 @@ async fn binary_firehose_events_per_second() {
     let pid = child.pid().to_string();
     wait_for_value(&c, &key, &seq.to_string()).await;
     let elapsed = started.elapsed();
-    let cpu = cpu_seconds_of(&pid);
+    let cpu = harness::services::cpu_seconds(&pid);
+    let rss = peak_rss_mib(&pid);
     let len: usize = c.xlen(FIREHOSE_LIVE).await.unwrap();
     assert_eq!(len, events);
+    // Steady state, without the process's start: from the first entry's Redis timestamp to the
+    // last one's (entry IDs are `<ms>-<n>`).
+    let first: redis::streams::StreamRangeReply =
+        c.xrange_count(FIREHOSE_LIVE, "-", "+", 1).await.unwrap();
+    let last: redis::streams::StreamRangeReply =
+        c.xrevrange_count(FIREHOSE_LIVE, "+", "-", 1).await.unwrap();
+    let ms = |reply: &redis::streams::StreamRangeReply| -> f64 {
+        let id = &reply.ids.first().expect("an entry").id;
+        id.split('-').next().unwrap().parse().unwrap()
+    };
+    let steady = (events - 1) as f64 / ((ms(&last) - ms(&first)).max(1.0) / 1000.0);
     println!(
-        "binary: {events} events in {elapsed:?}: {:.0} events/s; its CPU {cpu:.2} s, {:.0} events per CPU-second",
+        "binary: {events} events in {elapsed:?} from its start: {:.0} events/s; first to last entry: \
+         {steady:.0} events/s; its CPU {cpu:.2} s, {:.0} events per CPU-second; peak RSS {rss} MiB",
         events as f64 / elapsed.as_secs_f64(),
         events as f64 / cpu
     );
+    println!(
+        "report | ingester: subscribeRepos → firehose_live | {COPIES}× the real capture, served at \
+         full speed | {steady:.0} events/s | | {rss} MiB"
+    );
     child.stop(ingester_support::DEADLINE).await.unwrap();
+}
+
+/// Peak resident memory of process `pid`, in MiB.
+fn peak_rss_mib(pid: &str) -> u64 {
+    harness::services::peak_rss_kib(pid).unwrap_or(0) >> 10
 }
 
 #[tokio::test]
@@ -173,11 +173,11 @@ async fn firehose_events_per_second() {
     let mut options = live_options();
     options.batch_size = 500;
     let started = Instant::now();
-    let cpu_before = cpu_seconds();
+    let cpu_before = harness::services::cpu_seconds("self");
     let running = Running::start(repos_feed(), &server.host(), options, &client).await;
     wait_for_value(&c, &key, &seq.to_string()).await;
     let elapsed = started.elapsed();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = harness::services::cpu_seconds("self") - cpu_before;
     let len: usize = c.xlen(FIREHOSE_LIVE).await.unwrap();
     assert_eq!(len, events);
     println!(
@@ -218,4 +218,128 @@ async fn firehose_events_per_second() {
         "redis alone: {:.0} entries/s",
         payloads.len() as f64 / redis_started.elapsed().as_secs_f64()
     );
+}
+
+/// Repos listed into `repo_backfill` per second by the real binary, from a relay of
+/// `BENCH_LIST_REPOS` (default 200,000) accounts in its pages of 1,000 (`listRepos` maximum).
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn binary_list_repos_per_second() {
+    use harness::mock::{MockOptions, MockRelay, RelayAccount, RelayState};
+    use streams::names::{INGESTER_DONE, REPO_BACKFILL};
+    let n: u64 = std::env::var("BENCH_LIST_REPOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let (redis_server, client) = redis().await;
+    let c = conn(&client).await;
+    let state = RelayState {
+        accounts: (1..=n)
+            .map(|id| RelayAccount {
+                id,
+                did: format!("did:plc:acct{id:020}"),
+                head: "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm".into(),
+                rev: "3l3qo2vutsw2b".into(),
+                active: true,
+                status: None,
+                pds: "https://pds.example.com".into(),
+            })
+            .collect(),
+        hosts: Vec::new(),
+    };
+    let relay = MockRelay::start(state, MockOptions::default())
+        .await
+        .unwrap();
+    let url = relay.url().to_string();
+    let key = cursor_key(REPO_BACKFILL, &ServiceHost::parse(&url).unwrap());
+    let started = Instant::now();
+    let mut child = harness::services::ChildSpec::binary("ingester")
+        .unwrap()
+        .env("REDIS_URL", redis_server.url())
+        .env("INGESTER_MODE", "backfill")
+        .env("INGESTER_RELAY_HOSTS", &url)
+        .env("ALLOW_PRIVATE_HOSTS", "true")
+        .spawn()
+        .unwrap();
+    let pid = child.pid().to_string();
+    wait_for_value(&c, &key, INGESTER_DONE).await;
+    let elapsed = started.elapsed();
+    let rss = peak_rss_mib(&pid);
+    let mut c = c;
+    let len: u64 = c.xlen(REPO_BACKFILL).await.unwrap();
+    assert_eq!(len, n, "every account listed once");
+    let per_sec = n as f64 / elapsed.as_secs_f64();
+    println!(
+        "listRepos: {n} repos in {elapsed:?} from the binary's start: {per_sec:.0} repos/s; peak RSS {rss} MiB"
+    );
+    println!(
+        "report | ingester: listRepos → repo_backfill | {n} accounts, pages of 1,000 | {per_sec:.0} repos/s | | {rss} MiB"
+    );
+    child.stop(ingester_support::DEADLINE).await.unwrap();
+}
+
+/// Frame-to-Redis latency of the real binary at a steady 2,000 frames/s: from the frame's send
+/// to its entry's Redis timestamp (entry IDs are `<ms>-<n>`), with the default batching
+/// (`INGESTER_BATCH_TIMEOUT_MS` 1000: an entry may wait for its batch to fill) and with a 10 ms
+/// timeout.
+#[tokio::test]
+#[ignore = "benchmark"]
+async fn binary_live_latency() {
+    const PER_SEC: f64 = 2000.0;
+    for timeout_ms in ["1000", "10"] {
+        let (redis_server, client) = redis().await;
+        let mut c = conn(&client).await;
+        let (frames, events, seq) = long_stream(4);
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let acts = vec![Act::Paced {
+            frames,
+            per_sec: PER_SEC,
+            sent: sent.clone(),
+        }];
+        let server = ScriptedServer::start(Arc::new(move |_, _| acts.clone())).await;
+        let key = cursor_key(FIREHOSE_LIVE, &ServiceHost::parse(&server.host()).unwrap());
+        let _: () = c.set(&key, 0).await.unwrap();
+        let mut child = harness::services::ChildSpec::binary("ingester")
+            .unwrap()
+            .env("REDIS_URL", redis_server.url())
+            .env("INGESTER_MODE", "firehose")
+            .env("INGESTER_RELAY_HOSTS", server.host())
+            .env("INGESTER_BATCH_TIMEOUT_MS", timeout_ms)
+            .spawn()
+            .unwrap();
+        let pid = child.pid().to_string();
+        wait_for_value(&c, &key, &seq.to_string()).await;
+        let rss = peak_rss_mib(&pid);
+        let reply: redis::streams::StreamRangeReply = c.xrange_all(FIREHOSE_LIVE).await.unwrap();
+        assert_eq!(reply.ids.len(), events);
+        let sent = sent.lock().unwrap().clone();
+        let mut latencies: Vec<u64> = reply
+            .ids
+            .iter()
+            .map(|entry| {
+                let at: u64 = entry.id.split('-').next().unwrap().parse().unwrap();
+                let json: serde_json::Value =
+                    serde_json::from_str(&entry.get::<String>("event").unwrap()).unwrap();
+                let seq = json["seq"].as_u64().unwrap() as usize;
+                at.saturating_sub(sent[seq - 1])
+            })
+            .collect();
+        latencies.sort_unstable();
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        let (p50, p99) = (pct(0.5), pct(0.99));
+        println!(
+            "live at {PER_SEC} frames/s, INGESTER_BATCH_TIMEOUT_MS={timeout_ms}: frame→Redis p50 {p50} ms, p99 {p99} ms; peak RSS {rss} MiB"
+        );
+        if timeout_ms == "1000" {
+            println!(
+                "report | ingester: subscribeRepos → firehose_live, live | 2,000 frames/s, default batching | | {p50} / {p99} ms | {rss} MiB"
+            );
+        } else {
+            println!(
+                "report | ingester: subscribeRepos → firehose_live, live | 2,000 frames/s, INGESTER_BATCH_TIMEOUT_MS=10 | | {p50} / {p99} ms | {rss} MiB"
+            );
+        }
+        child.stop(ingester_support::DEADLINE).await.unwrap();
+    }
 }

@@ -151,14 +151,15 @@ fn numeric_cursor(params: &Params) -> Result<u64, Response> {
     }
 }
 
-/// The page after `cursor` and its cursor (only when the page is full).
-fn page<T>(mut items: Vec<(u64, T)>, cursor: u64, limit: usize) -> (Vec<T>, Option<String>) {
-    items.sort_unstable_by_key(|(id, _)| *id);
-    let page: Vec<(u64, T)> = items
-        .into_iter()
-        .filter(|(id, _)| *id > cursor)
-        .take(limit)
-        .collect();
+/// The page after `cursor` and its cursor (only when the page is full). Only the page is
+/// sorted, so listing a large relay page by page stays linear per page.
+fn page<T>(items: Vec<(u64, T)>, cursor: u64, limit: usize) -> (Vec<T>, Option<String>) {
+    let mut page: Vec<(u64, T)> = items.into_iter().filter(|(id, _)| *id > cursor).collect();
+    if page.len() > limit {
+        page.select_nth_unstable_by_key(limit, |(id, _)| *id);
+        page.truncate(limit);
+    }
+    page.sort_unstable_by_key(|(id, _)| *id);
     let next = match page.last() {
         Some((id, _)) if page.len() == limit => Some(id.to_string()),
         _ => None,
@@ -179,17 +180,16 @@ async fn list_repos(State(state): State<Shared<RelayState>>, uri: Uri) -> Respon
         (Ok(limit), Ok(cursor)) => (limit, cursor),
         (Err(bad), _) | (_, Err(bad)) => return bad,
     };
-    let items = state.read(|s| {
-        s.accounts
+    // The page is chosen by id first; only its accounts are turned into JSON.
+    let (repos, next) = state.read(|s| {
+        let active = s.accounts.iter().filter(|a| a.active).map(|a| (a.id, a));
+        let (accounts, next) = page(active.collect(), cursor, limit);
+        let repos: Vec<Value> = accounts
             .iter()
-            .filter(|a| a.active)
-            .map(|a| {
-                let repo = json!({"did": a.did, "head": a.head, "rev": a.rev, "active": true});
-                (a.id, repo)
-            })
-            .collect()
+            .map(|a| json!({"did": a.did, "head": a.head, "rev": a.rev, "active": true}))
+            .collect();
+        (repos, next)
     });
-    let (repos, next) = page(items, cursor, limit);
     axum::Json(with_cursor(json!({ "repos": repos }), next)).into_response()
 }
 

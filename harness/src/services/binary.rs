@@ -2,7 +2,8 @@
 //!
 //! `CARGO_BIN_EXE_<name>` only exists for binaries of the crate under test, and the pipeline's
 //! binaries live in other crates, so the harness looks next to the running test executable
-//! (`target/<profile>/deps/<test>-<hash>` → `target/<profile>/<name>`), then in
+//! (`target/<profile>/deps/<test>-<hash>` or `target/<profile>/examples/<name>` →
+//! `target/<profile>/<name>`), then in
 //! `$CARGO_TARGET_DIR/debug`.
 
 use std::path::PathBuf;
@@ -12,8 +13,12 @@ pub fn target_profile_dir() -> anyhow::Result<PathBuf> {
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
     {
-        // Test executables live in `<profile>/deps`; examples and binaries in `<profile>` itself.
-        let profile = if dir.file_name().is_some_and(|name| name == "deps") {
+        // Test executables live in `<profile>/deps`, examples in `<profile>/examples`, binaries
+        // in `<profile>` itself.
+        let profile = if dir
+            .file_name()
+            .is_some_and(|name| name == "deps" || name == "examples")
+        {
             dir.parent()
         } else {
             Some(dir)

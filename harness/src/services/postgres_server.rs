@@ -270,9 +270,12 @@ fn pg_ctl_start(
     port: u16,
 ) -> Result<(), LaunchError> {
     let log = dir.join("postgres.log");
+    // HARNESS_POSTGRES_OPTIONS adds server settings, for profiling a benchmark (for example
+    // `-c shared_preload_libraries=pg_stat_statements`).
+    let extra = std::env::var("HARNESS_POSTGRES_OPTIONS").unwrap_or_default();
     let options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=200",
+         -c full_page_writes=off -c max_connections=200 {extra}",
         dir.display()
     );
     let output = installation

@@ -206,7 +206,11 @@ async fn run_stages(
     seed_cursors(sim, services.redis).await?;
     let specs = stage_specs(options, sim, &services.redis.url(), services.database_url)?;
     let mut stages = Stages::start(specs)?;
-    let outcome = watch_and_verify(options, sim, services, &mut stages).await;
+    let mut outcome = watch_and_verify(options, sim, services, &mut stages).await;
+    if let Ok(done) = outcome.as_mut() {
+        done.figures
+            .push(format!("peak RSS: {}", stages.peak_rss()));
+    }
     if outcome.as_ref().map_or(true, |o| !o.passed) {
         println!("stage logs (last lines):\n{}", stages.log_tails());
     }

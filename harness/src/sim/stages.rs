@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::services::{ChildProcess, ChildSpec, Signal};
+use crate::services::{ChildProcess, ChildSpec, Signal, peak_rss_kib};
 
 /// How long stopping a stage may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -28,6 +28,18 @@ impl Stages {
             children,
             replaced: Vec::new(),
         })
+    }
+
+    /// The peak resident memory (`VmHWM`, MiB) of each running stage, by name: `indexer-0 38 MiB,
+    /// …` (Linux only; a stage whose `/proc` entry cannot be read is left out).
+    pub(crate) fn peak_rss(&self) -> String {
+        let mut parts = Vec::new();
+        for child in &self.children {
+            if let Some(kib) = peak_rss_kib(&child.pid().to_string()) {
+                parts.push(format!("{} {} MiB", child.name(), kib >> 10));
+            }
+        }
+        parts.join(", ")
     }
 
     /// How many stages there are.

@@ -234,6 +234,13 @@ pub fn assert_lossless(actual: &[String], expected: &BTreeMap<i64, Vec<String>>)
     assert!(extra.is_empty(), "unexpected seqs {extra:?}");
 }
 
+/// Milliseconds since the Unix epoch (what Redis stream entry IDs count).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// What a scripted connection does, in order.
 #[derive(Debug, Clone)]
 pub enum Act {
@@ -249,6 +256,13 @@ pub enum Act {
     Hang,
     /// Drop the TCP connection without a close frame.
     Drop,
+    /// Send these frames at `per_sec` frames a second, noting when each was sent (Unix ms) in
+    /// `sent`, in order.
+    Paced {
+        frames: Vec<Vec<u8>>,
+        per_sec: f64,
+        sent: Arc<Mutex<Vec<u64>>>,
+    },
 }
 
 /// A WebSocket server whose every connection runs a script chosen from its index and cursor,
@@ -330,6 +344,25 @@ impl ScriptedServer {
                                 false
                             }
                             Act::Drop => false,
+                            Act::Paced {
+                                frames,
+                                per_sec,
+                                sent,
+                            } => {
+                                let start = tokio::time::Instant::now();
+                                let mut ok = true;
+                                for (k, frame) in frames.into_iter().enumerate() {
+                                    let due =
+                                        std::time::Duration::from_secs_f64(k as f64 / per_sec);
+                                    tokio::time::sleep_until(start + due).await;
+                                    if ws.send(Message::Binary(frame.into())).await.is_err() {
+                                        ok = false;
+                                        break;
+                                    }
+                                    sent.lock().expect("lock").push(unix_ms());
+                                }
+                                ok
+                            }
                         };
                         if !sent {
                             return;

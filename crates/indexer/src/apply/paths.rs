@@ -14,7 +14,7 @@ use super::error::{ApplyError, Step};
 use super::remove::{collection_of, remove};
 use super::touched::Touched;
 use super::{Outcome, indexed_at, insert, notify};
-use crate::records::{Rows, Source, map_record, without_nul};
+use crate::records::{Rows, Source, json_without_nul, map_record};
 
 /// Collections whose second record for the same subject is a duplicate.
 const DEDUPLICATED: [&str; 4] = [
@@ -388,7 +388,7 @@ async fn write_records(
     let uris: Vec<String> = writes.iter().map(|(_, u, _)| u.clone()).collect();
     let json: Vec<String> = writes
         .iter()
-        .map(|(_, _, w)| without_nul(&w.record).to_string())
+        .map(|(_, _, w)| json_without_nul(&w.record))
         .collect();
     sqlx::query(
         r#"INSERT INTO record (uri, cid, did, json, "indexedAt", rev)

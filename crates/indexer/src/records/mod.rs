@@ -158,6 +158,19 @@ pub fn without_nul(record: &Value) -> Value {
     fields::clean_json(record)
 }
 
+/// The text of [`without_nul`]`(record)`. Records almost never hold a NUL, so the record is
+/// serialized as it is and only cleaned (a copy of the whole tree) when the text shows one.
+pub fn json_without_nul(record: &Value) -> String {
+    let text = record.to_string();
+    // serde_json writes NUL as `\u0000`; a literal backslash before `u0000` also matches,
+    // which only costs the slower path.
+    if text.contains("\\u0000") {
+        without_nul(record).to_string()
+    } else {
+        text
+    }
+}
+
 /// The earlier of two canonical timestamps, as the reference computes `sortAt`.
 fn sort_at(created_at: &str, indexed_at: &str) -> String {
     if indexed_at < created_at {
@@ -175,6 +188,17 @@ mod tests {
     use super::test_support::{CID, DID, source};
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn record_text_loses_its_nuls_only() {
+        let clean = json!({"text": "plain", "n": [1, "a\\u0000"]});
+        assert_eq!(json_without_nul(&clean), clean.to_string());
+        let dirty = json!({"te\u{0}xt": "a\u{0}b", "list": ["\u{0}"]});
+        assert_eq!(
+            json_without_nul(&dirty),
+            json!({"text": "ab", "list": [""]}).to_string()
+        );
+    }
 
     #[test]
     fn other_collections_are_record_only_whatever_their_shape() {

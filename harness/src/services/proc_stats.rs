@@ -1,0 +1,44 @@
+//! What Linux's `/proc` says about a process: CPU time used and peak resident memory, for the
+//! benchmarks and the simulation's figures.
+
+/// User and system CPU time of process `pid` (or `"self"`) so far, in seconds; 0 when `/proc`
+/// cannot be read.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'; utime and
+    // stime are fields 14 and 15 of the whole line, 11 and 12 after the ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory (`VmHWM`) of process `pid` (or `"self"`), in KiB, if readable.
+pub fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_used_cpu_and_memory() {
+        let spent: u64 = (0..2_000_000u64).map(|i| i.wrapping_mul(i) % 7).sum();
+        assert!(spent > 0);
+        assert!(cpu_seconds("self") >= 0.0);
+        assert!(peak_rss_kib("self").is_some_and(|kib| kib > 0));
+        assert_eq!(peak_rss_kib("0"), None);
+    }
+}
