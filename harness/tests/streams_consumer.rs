@@ -264,6 +264,122 @@ async fn per_did_order_holds_under_concurrency() {
     );
 }
 
+/// Records every call's entries as (did, n), failing entry n == 7 of did:plc:a once, and counts
+/// calls that held a DID another call held at the same time.
+#[derive(Default)]
+struct RunRecorder {
+    calls: Mutex<Vec<Vec<(String, usize)>>>,
+    done: Mutex<HashMap<String, Vec<usize>>>,
+    busy: Mutex<HashSet<String>>,
+    overlaps: AtomicUsize,
+}
+
+/// The consumer's handle on a shared [`RunRecorder`].
+struct RunHandler(Arc<RunRecorder>);
+
+impl streams::Handler for RunHandler {
+    async fn handle(&self, batch: Vec<streams::Delivery>) -> Vec<Outcome> {
+        self.0.record(batch).await
+    }
+}
+
+impl RunRecorder {
+    async fn record(&self, batch: Vec<streams::Delivery>) -> Vec<Outcome> {
+        let entries: Vec<(String, usize, u64)> = batch
+            .iter()
+            .map(|d| (did_partition(d).expect("did"), number(d), d.deliveries()))
+            .collect();
+        let dids: HashSet<String> = entries.iter().map(|(did, _, _)| did.clone()).collect();
+        {
+            let mut busy = self.busy.lock().unwrap();
+            for did in &dids {
+                if !busy.insert(did.clone()) {
+                    self.overlaps.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let mut out = Vec::new();
+        let mut done = self.done.lock().unwrap();
+        for (did, n, deliveries) in &entries {
+            if did == "did:plc:a" && *n == 7 && *deliveries == 1 {
+                out.push(Outcome::Retry("transient".into()));
+            } else {
+                done.entry(did.clone()).or_default().push(*n);
+                out.push(Outcome::Done);
+            }
+        }
+        drop(done);
+        let mut busy = self.busy.lock().unwrap();
+        for did in &dids {
+            busy.remove(did);
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push(entries.into_iter().map(|(did, n, _)| (did, n)).collect());
+        out
+    }
+}
+
+/// With `key_run`, a DID's entries that are back to back in the stream go to one call, in
+/// order, while no two calls ever hold the same DID; an entry retried comes after its run.
+#[tokio::test]
+async fn key_runs_hand_a_dids_entries_over_together_in_order() {
+    let (_server, client) = redis().await;
+    let mut payloads: Vec<String> = (0..30)
+        .map(|n| format!(r#"{{"did":"did:plc:a","n":{n}}}"#))
+        .collect();
+    for n in 0..20 {
+        let did = if n % 2 == 0 { "b" } else { "c" };
+        payloads.push(format!(r#"{{"did":"did:plc:{did}","n":{}}}"#, n / 2));
+    }
+    produce(&client, "s", &payloads).await;
+    let recorder = Arc::new(RunRecorder::default());
+    let mut o = options("g", "c", &["s"]);
+    o.concurrency = 4;
+    o.batch_size = 3;
+    o.read_count = 100;
+    o.key_run = 1000;
+    o.retry_delay = Duration::from_millis(10);
+    let (task, cancel) = spawn(
+        Consumer::new(client.clone(), o, RunHandler(recorder.clone()))
+            .with_partition(did_partition),
+    );
+    let seen = recorder.clone();
+    wait_until("every entry handled", DEADLINE, || {
+        let n: usize = seen.done.lock().unwrap().values().map(Vec::len).sum();
+        async move { Ok((n == payloads.len()).then_some(())) }
+    })
+    .await
+    .unwrap();
+    stop(task, cancel).await;
+    assert_eq!(
+        recorder.overlaps.load(Ordering::SeqCst),
+        0,
+        "a DID in two calls at once"
+    );
+    let done = recorder.done.lock().unwrap();
+    let mut a: Vec<usize> = (0..30).filter(|n| *n != 7).collect();
+    a.push(7);
+    assert_eq!(
+        done["did:plc:a"], a,
+        "the run in order, the retried entry after it"
+    );
+    assert_eq!(done["did:plc:b"], (0..10).collect::<Vec<_>>());
+    assert_eq!(done["did:plc:c"], (0..10).collect::<Vec<_>>());
+    let calls = recorder.calls.lock().unwrap();
+    let longest = calls
+        .iter()
+        .map(|call| call.iter().filter(|(did, _)| did == "did:plc:a").count())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest > 3,
+        "a's entries went one batch_size at a time: {calls:?}"
+    );
+}
+
 /// Rule 6: with 100,000 entries and one that never finishes until released, every other entry is
 /// handled and acknowledged while the slow one is still in work.
 #[tokio::test]

@@ -100,7 +100,8 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub writers: u32,
 
-    /// Most changes merged into one transaction (a single larger batch is still written whole).
+    /// Most changes merged into one transaction (a single larger batch is still written whole);
+    /// also the most entries of one DID handed over together when they are back to back.
     #[arg(long, env = "INDEXER_MAX_TRANSACTION", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_transaction: u32,

@@ -58,6 +58,11 @@ pub async fn run(args: &Args, cancel: CancellationToken) -> anyhow::Result<()> {
     // Held entries beyond those in work only queue up: each one is latency for live events
     // waiting behind a backlog (p99 XADD→commit 370 ms with twice as many, 250 ms with this).
     options.max_buffered = options.read_count.max(streams.len());
+    // A repo's backfill events arrive back to back; one at a time per DID they would make tiny
+    // transactions. Runs of a DID go to one call instead, in order (`apply::rounds` keep two
+    // writes of one path in order within a batch). An entry retried after later ones of its DID
+    // succeeded is harmless here: newest wins by rev, and deletes leave tombstones.
+    options.key_run = args.run.max_transaction as usize;
     tracing::info!(
         streams = ?streams,
         group = options.group,

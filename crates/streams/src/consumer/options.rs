@@ -40,6 +40,13 @@ pub struct ConsumerOptions {
     pub max_retry_delay: Duration,
     /// Most ids acknowledged by one round of XACKs.
     pub ack_batch: usize,
+    /// With a partition, the most entries of one key handed over together in one handler call
+    /// (0: one entry per key in work at a time). A run is the key's entries in stream order, so
+    /// a stream holding a key's entries back to back (a repo's backfill) is handled in large
+    /// calls instead of one entry per call. The handler must keep that order within a call; an
+    /// entry of a run that fails and is retried is retried after the run's later entries, which
+    /// may have succeeded: only a handler for which that is harmless should set this.
+    pub key_run: usize,
 }
 
 impl ConsumerOptions {
@@ -65,6 +72,7 @@ impl ConsumerOptions {
             retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(30),
             ack_batch: 1000,
+            key_run: 0,
         }
     }
 

@@ -4,8 +4,10 @@
 //! Entries are handed out as soon as a handler slot is free, in batches of up to `batch_size` from a
 //! FIFO of ready entries, so a slow call holds up only its own batch. An entry whose partition key
 //! (a DID) already has an entry in work waits behind it: one entry per key is in work at a time, in
-//! stream order, including while it waits for a retry. Outcomes go to the acker; an entry is
-//! acknowledged only when its handler says Done, or after it was dead-lettered.
+//! stream order, including while it waits for a retry. With `key_run` set, the entries waiting
+//! behind a key's entry go into the same call (up to `key_run`, in order; such a run may take the
+//! call past `batch_size`), and the key is free again once all of them are settled. Outcomes go to the acker; an entry is acknowledged only
+//! when its handler says Done, or after it was dead-lettered.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -29,6 +31,14 @@ struct Item {
     key: Option<String>,
 }
 
+/// A partition key in work: how many of its entries are in work (ready, in a call, or waiting
+/// for a retry), and the entries waiting behind them.
+#[derive(Default)]
+struct KeyState {
+    in_work: usize,
+    waiting: VecDeque<Item>,
+}
+
 /// What a retry task hands back: the item, and its fresh delivery (`None`: no longer pending).
 type RetryResult = (Item, Result<Option<Delivery>>);
 
@@ -40,8 +50,8 @@ pub(crate) struct Scheduler<H> {
     acks: mpsc::Sender<Finish>,
     conn: ConnectionManager,
     ready: VecDeque<Item>,
-    /// Keys with an entry in work, and the entries waiting behind it.
-    active: HashMap<String, VecDeque<Item>>,
+    /// Keys with entries in work, and the entries waiting behind them.
+    active: HashMap<String, KeyState>,
     running: JoinSet<Vec<Outcome>>,
     batches: HashMap<Id, Vec<Item>>,
     retries: JoinSet<RetryResult>,
@@ -127,9 +137,13 @@ impl<H: Handler> Scheduler<H> {
             let item = Item { delivery, key };
             match &item.key {
                 Some(key) => match self.active.get_mut(key) {
-                    Some(waiting) => waiting.push_back(item),
+                    Some(state) => state.waiting.push_back(item),
                     None => {
-                        self.active.insert(key.clone(), VecDeque::new());
+                        let state = KeyState {
+                            in_work: 1,
+                            waiting: VecDeque::new(),
+                        };
+                        self.active.insert(key.clone(), state);
                         self.ready.push_back(item);
                     }
                 },
@@ -141,8 +155,19 @@ impl<H: Handler> Scheduler<H> {
 
     fn dispatch(&mut self) {
         while self.running.len() < self.options.concurrency && !self.ready.is_empty() {
-            let n = self.options.batch_size.min(self.ready.len());
-            let items: Vec<Item> = self.ready.drain(..n).collect();
+            // Ready entries until the batch is full, each with its key's run (if any): a run
+            // may take a batch past `batch_size`, up to `key_run` more entries.
+            let mut items: Vec<Item> = Vec::with_capacity(self.options.batch_size);
+            while items.len() < self.options.batch_size {
+                let Some(item) = self.ready.pop_front() else {
+                    break;
+                };
+                let key = item.key.clone();
+                items.push(item);
+                if let Some(key) = key {
+                    self.add_run(&key, &mut items);
+                }
+            }
             let batch: Vec<Delivery> = items.iter().map(|i| i.delivery.clone()).collect();
             let handler = self.handler.clone();
             let task = self
@@ -150,6 +175,16 @@ impl<H: Handler> Scheduler<H> {
                 .spawn(async move { handler.handle(batch).await });
             self.batches.insert(task.id(), items);
         }
+    }
+
+    /// Adds the entries waiting behind `key` to `items`, in order, up to `key_run` of them.
+    fn add_run(&mut self, key: &str, items: &mut Vec<Item>) {
+        let Some(state) = self.active.get_mut(key) else {
+            return;
+        };
+        let take = self.options.key_run.min(state.waiting.len());
+        state.in_work += take;
+        items.extend(state.waiting.drain(..take));
     }
 
     async fn on_batch_done(
@@ -277,14 +312,24 @@ impl<H: Handler> Scheduler<H> {
         Ok(())
     }
 
+    /// One entry of `key` is settled; when it was the key's last in work, the next one waiting
+    /// becomes ready (or the key is free).
     fn release_key(&mut self, key: Option<String>) {
         let Some(key) = key else { return };
-        if let Some(waiting) = self.active.get_mut(&key) {
-            match waiting.pop_front() {
-                Some(next) => self.ready.push_back(next),
-                None => {
-                    self.active.remove(&key);
-                }
+        let Some(state) = self.active.get_mut(&key) else {
+            return;
+        };
+        state.in_work = state.in_work.saturating_sub(1);
+        if state.in_work > 0 {
+            return;
+        }
+        match state.waiting.pop_front() {
+            Some(next) => {
+                state.in_work = 1;
+                self.ready.push_back(next);
+            }
+            None => {
+                self.active.remove(&key);
             }
         }
     }
