@@ -60,8 +60,8 @@ pub async fn run(args: &Args, cancel: CancellationToken) -> anyhow::Result<()> {
     options.max_buffered = options.read_count.max(streams.len());
     // A repo's backfill events arrive back to back; one at a time per DID they would make tiny
     // transactions. Runs of a DID go to one call instead, in order (`apply::rounds` keep two
-    // writes of one path in order within a batch). An entry retried after later ones of its DID
-    // succeeded is harmless here: newest wins by rev, and deletes leave tombstones.
+    // writes of one path in order within a batch; a failed entry's later ones are applied again
+    // after it, which the rev guard makes a no-op or the same result).
     options.key_run = args.run.max_transaction as usize;
     tracing::info!(
         streams = ?streams,

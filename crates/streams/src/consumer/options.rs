@@ -43,9 +43,9 @@ pub struct ConsumerOptions {
     /// With a partition, the most entries of one key handed over together in one handler call
     /// (0: one entry per key in work at a time). A run is the key's entries in stream order, so
     /// a stream holding a key's entries back to back (a repo's backfill) is handled in large
-    /// calls instead of one entry per call. The handler must keep that order within a call; an
-    /// entry of a run that fails and is retried is retried after the run's later entries, which
-    /// may have succeeded: only a handler for which that is harmless should set this.
+    /// calls instead of one entry per call. The handler must keep that order within a call.
+    /// When an entry of a run fails, the run's later entries are handled again after it (even
+    /// those that succeeded), so the last handling of each entry is in stream order.
     pub key_run: usize,
 }
 

@@ -6,10 +6,12 @@
 //! (a DID) already has an entry in work waits behind it: one entry per key is in work at a time, in
 //! stream order, including while it waits for a retry. With `key_run` set, the entries waiting
 //! behind a key's entry go into the same call (up to `key_run`, in order; such a run may take the
-//! call past `batch_size`), and the key is free again once all of them are settled. Outcomes go to the acker; an entry is acknowledged only
+//! call past `batch_size`), and the key is free again once all of them are settled; when one of
+//! them fails, the run's later entries are handled again after it, so the last time each entry is
+//! handled is still in stream order. Outcomes go to the acker; an entry is acknowledged only
 //! when its handler says Done, or after it was dead-lettered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
@@ -220,10 +222,52 @@ impl<H: Handler> Scheduler<H> {
                 vec![Outcome::Retry(reason); items.len()]
             }
         };
+        // An entry that failed holds back the later entries of its key in the same call, even
+        // those handled: they go back to the front of the key's queue, in order, and are handled
+        // again after it, so every key's entries are last applied in stream order. Handlers are
+        // idempotent (entries are delivered at least once), so handling them twice is harmless.
+        let mut failed: HashSet<String> = HashSet::new();
+        let mut held_back: Vec<Item> = Vec::new();
         for (item, outcome) in items.into_iter().zip(outcomes) {
+            if let Some(key) = &item.key {
+                if failed.contains(key) && !matches!(outcome, Outcome::DeadLetter(_)) {
+                    held_back.push(item);
+                    continue;
+                }
+                if matches!(outcome, Outcome::Retry(_)) {
+                    failed.insert(key.clone());
+                }
+            }
             self.settle(item, outcome, stopping).await?;
         }
+        if !stopping {
+            self.hold_back(held_back);
+        }
         Ok(())
+    }
+
+    /// Puts `items` back at the front of their keys' queues, in order (see `on_batch_done`).
+    fn hold_back(&mut self, items: Vec<Item>) {
+        let mut keys = Vec::new();
+        for item in items.into_iter().rev() {
+            let Some(key) = item.key.clone() else {
+                continue;
+            };
+            if let Some(state) = self.active.get_mut(&key) {
+                tracing::debug!(
+                    stream = item.delivery.stream(),
+                    id = item.delivery.id(),
+                    "an earlier entry of its key failed; handling it again after that one"
+                );
+                state.in_work = state.in_work.saturating_sub(1);
+                state.waiting.push_front(item);
+                keys.push(key);
+            }
+        }
+        keys.dedup();
+        for key in keys {
+            self.wake(&key);
+        }
     }
 
     async fn settle(&mut self, item: Item, outcome: Outcome, stopping: bool) -> Result<()> {
@@ -320,6 +364,14 @@ impl<H: Handler> Scheduler<H> {
             return;
         };
         state.in_work = state.in_work.saturating_sub(1);
+        self.wake(&key);
+    }
+
+    /// When `key` has nothing in work, makes its next waiting entry ready, or frees the key.
+    fn wake(&mut self, key: &str) {
+        let Some(state) = self.active.get_mut(key) else {
+            return;
+        };
         if state.in_work > 0 {
             return;
         }
@@ -329,7 +381,7 @@ impl<H: Handler> Scheduler<H> {
                 self.ready.push_back(next);
             }
             None => {
-                self.active.remove(&key);
+                self.active.remove(key);
             }
         }
     }
