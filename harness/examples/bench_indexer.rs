@@ -597,27 +597,29 @@ async fn main() -> anyhow::Result<()> {
     let mixed = streams_run(&pg, &backlog, &live, rate, 0.0).await?;
     println!(" live alone, 10 s:");
     let live_only = streams_run(&pg, &[], &live, rate, 10.0).await?;
-    // Lines for ci/perf-report.sh: stage | workload | throughput | latency p50 / p99 | RSS.
+    // Lines for ci/perf-report.sh: stage | workload | throughput | latency p50 / p99 | RSS. The
+    // indexer runs in this process here; its binary's peak RSS is in the full run's line.
+    let rss = "in-process (the binary: full run)";
     println!(
         "report | indexer: write path (apply_batch) | {n}-event firehose mix, batches of {batch}, \
          4 writers | {four:.0} events/s = {:.0}% of PostgreSQL's INSERT … SELECT of the same rows \
-         ({top:.0}/s) | | ",
+         ({top:.0}/s) | | {rss}",
         100.0 * four / top
     );
     println!(
         "report | indexer: firehose_backfill → PostgreSQL | snapshots of {accounts} repos \
-         ({} events), queued by repo | {:.0} events/s | | ",
+         ({} events), queued by repo | {:.0} events/s | | {rss}",
         backlog.len(),
         alone.backlog_per_sec
     );
     println!(
         "report | indexer: the same backlog with live traffic | + {rate:.0} live events/s | \
-         {:.0} events/s (backlog) | {:.0} / {:.0} ms live, XADD → commit | ",
+         {:.0} events/s (backlog) | {:.0} / {:.0} ms live, XADD → commit | {rss}",
         mixed.backlog_per_sec, mixed.p50_ms, mixed.p99_ms
     );
     println!(
         "report | indexer: firehose_live → PostgreSQL, live | {rate:.0} events/s | | \
-         {:.0} / {:.0} ms XADD → commit | ",
+         {:.0} / {:.0} ms XADD → commit | {rss}",
         live_only.p50_ms, live_only.p99_ms
     );
     Ok(())
