@@ -30,15 +30,8 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// p50 and p99 of `backfiller_repo_seconds` (ms), from the `/metrics` of the process whose
-/// logs are `logs` (the port is in its `serving /metrics` line).
-async fn repo_latency(logs: &str) -> (f64, f64) {
-    let port = logs
-        .lines()
-        .find(|l| l.contains("serving /metrics"))
-        .and_then(|l| l.split("addr=").nth(1)?.split_whitespace().next())
-        .and_then(|addr| addr.rsplit(':').next()?.parse::<u16>().ok())
-        .expect("the metrics port in the log");
+/// p50 and p99 of `backfiller_repo_seconds` (ms), from the `/metrics` on `port`.
+async fn repo_latency(port: u16) -> (f64, f64) {
     let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .unwrap()
@@ -150,7 +143,8 @@ async fn throughput_and_peak_memory() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let (p50, p99) = repo_latency(&child.logs()).await;
+    let port = child.metrics_port().expect("the metrics port in the log");
+    let (p50, p99) = repo_latency(port).await;
     let status = child.stop(Duration::from_secs(60)).await.unwrap();
     eprintln!(
         "{} records of {} repos in {:?}: {:.0} records/s, {:.1} repos/s; peak RSS {} MiB",

@@ -55,13 +55,6 @@ fn ingester(redis_url: &str, relay: &str) -> anyhow::Result<ChildSpec> {
         .env("METRICS_PORT", "0"))
 }
 
-/// The port `/metrics` was bound to, from the log line `serving /metrics and /healthz`.
-fn metrics_port(logs: &str) -> Option<u16> {
-    let line = logs.lines().find(|l| l.contains("serving /metrics"))?;
-    let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-    addr.rsplit(':').next()?.parse().ok()
-}
-
 #[tokio::test]
 async fn kill_9_mid_stream_then_restart_loses_nothing() -> anyhow::Result<()> {
     let (redis_server, client) = redis().await;
@@ -136,7 +129,7 @@ async fn kill_9_mid_stream_then_restart_loses_nothing() -> anyhow::Result<()> {
 
     // The operations endpoint answers while it runs.
     second.wait_for_log("serving /metrics", DEADLINE).await?;
-    let port = metrics_port(&second.logs()).expect("metrics port in the log");
+    let port = second.metrics_port().expect("metrics port in the log");
     let http = reqwest::Client::new();
     let health = http
         .get(format!("http://127.0.0.1:{port}/healthz"))

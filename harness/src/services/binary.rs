@@ -3,8 +3,7 @@
 //! `CARGO_BIN_EXE_<name>` only exists for binaries of the crate under test, and the pipeline's
 //! binaries live in other crates, so the harness looks next to the running test executable
 //! (`target/<profile>/deps/<test>-<hash>` or `target/<profile>/examples/<name>` →
-//! `target/<profile>/<name>`), then in
-//! `$CARGO_TARGET_DIR/debug`.
+//! `target/<profile>/<name>`), then in `$CARGO_TARGET_DIR/debug`.
 
 use std::path::PathBuf;
 

@@ -233,6 +233,15 @@ impl ChildProcess {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The port the process serves `/metrics` on, read from the runtime's log line `serving
+    /// /metrics and /healthz addr=…` (with `METRICS_PORT=0` the kernel picks it).
+    pub fn metrics_port(&self) -> Option<u16> {
+        let logs = self.logs();
+        let line = logs.lines().find(|l| l.contains("serving /metrics"))?;
+        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        addr.rsplit(':').next()?.parse().ok()
+    }
+
     /// The last `lines` lines of the log.
     pub fn log_tail(&self, lines: usize) -> String {
         let logs = self.logs();

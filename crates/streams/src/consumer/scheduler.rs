@@ -35,7 +35,6 @@ struct Item {
 
 /// A partition key in work: how many of its entries are in work (ready, in a call, or waiting
 /// for a retry), and the entries waiting behind them.
-#[derive(Default)]
 struct KeyState {
     in_work: usize,
     waiting: VecDeque<Item>,
