@@ -214,6 +214,21 @@ async fn deleting_an_original_promotes_the_oldest_duplicate() -> anyhow::Result<
         ],
     )
     .await?;
+    // A duplicate in a later batch meets its original in the table, not in the batch.
+    apply(
+        &pool,
+        &[write(
+            8,
+            false,
+            ALICE,
+            LIKE,
+            "d",
+            8,
+            CID,
+            like(LIKE, &subject),
+        )],
+    )
+    .await?;
     let dups: Vec<(String, String)> =
         sqlx::query_as(r#"SELECT uri, "duplicateOf" FROM duplicate_record ORDER BY uri"#)
             .fetch_all(&pool)
@@ -224,6 +239,7 @@ async fn deleting_an_original_promotes_the_oldest_duplicate() -> anyhow::Result<
         vec![
             (uri(ALICE, LIKE, "b"), a.clone()),
             (uri(ALICE, LIKE, "c"), a.clone()),
+            (uri(ALICE, LIKE, "d"), a.clone()),
             (uri(ALICE, FOLLOW, "f2"), uri(ALICE, FOLLOW, "f1")),
         ]
     );
@@ -247,7 +263,13 @@ async fn deleting_an_original_promotes_the_oldest_duplicate() -> anyhow::Result<
         sqlx::query_as(r#"SELECT uri, "duplicateOf" FROM duplicate_record ORDER BY uri"#)
             .fetch_all(&pool)
             .await?;
-    assert_eq!(dups, vec![(uri(ALICE, LIKE, "c"), uri(ALICE, LIKE, "b"))]);
+    assert_eq!(
+        dups,
+        vec![
+            (uri(ALICE, LIKE, "c"), uri(ALICE, LIKE, "b")),
+            (uri(ALICE, LIKE, "d"), uri(ALICE, LIKE, "b")),
+        ]
+    );
     let likes: i64 = sqlx::query_scalar(r#"SELECT "likeCount" FROM post_agg WHERE uri = $1"#)
         .bind(&subject)
         .fetch_one(&pool)

@@ -9,6 +9,11 @@ use indexer::config::{Args, Command};
 use indexer::schema;
 use sqlx::postgres::PgPoolOptions;
 
+// Mapping records and building bulk statements allocate many short strings: in profiles glibc
+// malloc took a fifth of the indexer's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Args = runtime::parse_args(&[]);

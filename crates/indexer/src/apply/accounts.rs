@@ -202,14 +202,23 @@ pub(crate) fn repo(m: &CommitMarker, touched: &mut Touched) -> Outcome {
 /// Writes the `actor` rows and `actor_sync` commits the batch saw (never for deleted accounts).
 pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result<(), ApplyError> {
     if !touched.actors.is_empty() {
+        // Nearly every DID has its row already: the anti-join drops those before they reach
+        // `ON CONFLICT`, whose speculative insert costs more per row (and stays for races).
         sqlx::query(
             r#"INSERT INTO actor (did, "indexedAt")
                SELECT d, t FROM unnest($1::text[], $2::text[]) AS x(d, t)
-               WHERE NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d)
+               WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = x.d)
+                 AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d)
                ORDER BY d
                ON CONFLICT (did) DO NOTHING"#,
         )
-        .bind(touched.actors.keys().cloned().collect::<Vec<_>>())
+        .bind(
+            touched
+                .actors
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
         .bind(
             touched
                 .actors
@@ -231,19 +240,19 @@ pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result
                  "repoRev" = excluded."repoRev"
                WHERE actor_sync."repoRev" IS NULL OR actor_sync."repoRev" < excluded."repoRev""#,
         )
-        .bind(touched.syncs.keys().cloned().collect::<Vec<_>>())
+        .bind(touched.syncs.keys().map(String::as_str).collect::<Vec<_>>())
         .bind(
             touched
                 .syncs
                 .values()
-                .map(|(_, c)| c.clone())
+                .map(|(_, c)| c.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(
             touched
                 .syncs
                 .values()
-                .map(|(r, _)| r.clone())
+                .map(|(r, _)| r.as_str())
                 .collect::<Vec<_>>(),
         )
         .execute(&mut *conn)

@@ -1,15 +1,24 @@
 //! Inserts the typed rows of a round's records: one `INSERT … SELECT FROM unnest(…)` per table,
-//! `ON CONFLICT DO NOTHING`, with `RETURNING` saying which rows really went in.
+//! with `RETURNING` saying which rows really went in.
 //!
-//! A like, repost, follow or block that did not go in because its author already has one for
-//! the same subject is recorded in `duplicate_record`, pointing at the original, as the
-//! reference does. Aggregate keys are noted only for rows that went in.
+//! Rows of [`Fresh::Yes`] records (their path had no `record` row before this round) cannot be in
+//! their tables: typed rows live and die with the record row, and the batch holds the DID locks
+//! every writer of them takes. They go in with plain inserts, which cost PostgreSQL markedly less
+//! than `ON CONFLICT` (no speculative insertion: no lock-manager round and no extra WAL record
+//! per row); only the deduplicating constraints of likes, reposts, follows and blocks are probed
+//! first, and those probes cannot race either, since the same creator means the same DID lock.
+//! Rows that may be there already (a replaced version, a promoted duplicate, the rarer tables)
+//! keep `ON CONFLICT DO NOTHING`.
+//!
+//! Likes, reposts, follows and blocks, whose second row for a subject is a duplicate, are
+//! [`deduplicated`]'s. Aggregate keys are noted only for rows that went in.
 
 use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
 use super::bulk::{Column, bind, col, ocol, run};
+use super::deduplicated;
 use super::error::{ApplyError, Step};
 use super::touched::{PostCount, ProfileCount, Touched};
 use crate::records::{
@@ -19,7 +28,27 @@ use crate::records::{
 };
 
 /// The URIs of the rows that went in.
-type Inserted = HashSet<String>;
+pub(super) type Inserted = HashSet<String>;
+
+/// Whether rows can already be in their tables (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    /// The records had no `record` row before this round: none of their rows can exist.
+    Yes,
+    /// Rows may exist already.
+    No,
+}
+
+/// An insert statement: `$head`, then `ON CONFLICT DO NOTHING` unless `$fresh` is
+/// [`Fresh::Yes`], then `$tail` (a `RETURNING` clause, or nothing).
+macro_rules! insert_sql {
+    ($fresh:expr, $head:literal, $tail:literal) => {
+        match $fresh {
+            Fresh::Yes => concat!($head, "\n", $tail),
+            Fresh::No => concat!($head, "\nON CONFLICT DO NOTHING ", $tail),
+        }
+    };
+}
 
 /// Rows of one round, grouped by table.
 #[derive(Default)]
@@ -79,16 +108,17 @@ impl<'a> ByTable<'a> {
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     rows: &[&Rows],
+    fresh: Fresh,
     touched: &mut Touched,
 ) -> Result<Inserted, ApplyError> {
     let t = ByTable::new(rows);
     let mut inserted = Inserted::new();
-    posts(conn, &t.posts, touched, &mut inserted).await?;
-    likes(conn, &t.likes, false, touched, &mut inserted).await?;
-    likes(conn, &t.reposts, true, touched, &mut inserted).await?;
-    feed_items(conn, &t.feed_items).await?;
-    follows(conn, &t.follows, false, touched, &mut inserted).await?;
-    follows(conn, &t.blocks, true, touched, &mut inserted).await?;
+    posts(conn, &t.posts, fresh, touched, &mut inserted).await?;
+    deduplicated::likes(conn, &t.likes, false, fresh, touched, &mut inserted).await?;
+    deduplicated::likes(conn, &t.reposts, true, fresh, touched, &mut inserted).await?;
+    feed_items(conn, &t.feed_items, fresh).await?;
+    deduplicated::follows(conn, &t.follows, false, fresh, touched, &mut inserted).await?;
+    deduplicated::follows(conn, &t.blocks, true, fresh, touched, &mut inserted).await?;
     others(conn, &t, &mut inserted).await?;
     Ok(inserted)
 }
@@ -96,6 +126,7 @@ pub(crate) async fn insert(
 async fn posts(
     conn: &mut PgConnection,
     rows: &[&PostRows],
+    fresh: Fresh,
     touched: &mut Touched,
     inserted: &mut Inserted,
 ) -> Result<(), ApplyError> {
@@ -104,17 +135,20 @@ async fn posts(
     }
     let json = |v: &Option<Vec<String>>| v.as_ref().and_then(|v| serde_json::to_string(v).ok());
     let p: Vec<_> = rows.iter().map(|r| &r.post).collect();
+    let langs: Vec<Option<String>> = p.iter().map(|r| json(&r.langs)).collect();
+    let tags: Vec<Option<String>> = p.iter().map(|r| json(&r.tags)).collect();
     // Written out rather than through `run`: it casts to jsonb and returns three columns.
     let done: Vec<(String, String, Option<String>)> = bind(
-        sqlx::query_as(
+        sqlx::query_as(insert_sql!(
+            fresh,
             r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
                  "replyParentCid", "createdAt", "indexedAt", langs, tags)
                SELECT uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l::jsonb, t::jsonb
                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                 AS x(uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l, t)
-               ON CONFLICT DO NOTHING RETURNING uri, creator, "replyParent""#,
-        ),
+                 AS x(uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l, t)"#,
+            r#"RETURNING uri, creator, "replyParent""#
+        )),
         vec![
             col(&p, |r| &r.uri),
             col(&p, |r| &r.cid),
@@ -126,8 +160,8 @@ async fn posts(
             ocol(&p, |r| r.reply_parent_cid.as_deref()),
             col(&p, |r| &r.created_at),
             col(&p, |r| &r.indexed_at),
-            Column::Nullable(p.iter().map(|r| json(&r.langs)).collect()),
-            Column::Nullable(p.iter().map(|r| json(&r.tags)).collect()),
+            Column::Nullable(langs.iter().map(Option::as_deref).collect()),
+            Column::Nullable(tags.iter().map(Option::as_deref).collect()),
         ],
     )
     .fetch_all(&mut *conn)
@@ -142,9 +176,12 @@ async fn posts(
     let images: Vec<_> = rows.iter().flat_map(|r| &r.embeds.images).collect();
     run(
         conn,
-        r#"INSERT INTO post_embed_image ("postUri", "position", "imageCid", alt)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-           ON CONFLICT DO NOTHING"#,
+        insert_sql!(
+            fresh,
+            r#"INSERT INTO post_embed_image ("postUri", "position", "imageCid", alt)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"#,
+            ""
+        ),
         vec![
             col(&images, |r| &r.post_uri),
             col(&images, |r| &r.position),
@@ -160,9 +197,12 @@ async fn posts(
         .collect();
     run(
         conn,
-        r#"INSERT INTO post_embed_external ("postUri", uri, title, description, "thumbCid")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-           ON CONFLICT DO NOTHING"#,
+        insert_sql!(
+            fresh,
+            r#"INSERT INTO post_embed_external ("postUri", uri, title, description, "thumbCid")
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"#,
+            ""
+        ),
         vec![
             col(&external, |r| &r.post_uri),
             col(&external, |r| &r.uri),
@@ -179,9 +219,12 @@ async fn posts(
         .collect();
     run(
         conn,
-        r#"INSERT INTO post_embed_record ("postUri", "embedUri", "embedCid")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-           ON CONFLICT DO NOTHING"#,
+        insert_sql!(
+            fresh,
+            r#"INSERT INTO post_embed_record ("postUri", "embedUri", "embedCid")
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"#,
+            ""
+        ),
         vec![
             col(&records, |r| &r.post_uri),
             col(&records, |r| &r.embed_uri),
@@ -196,9 +239,12 @@ async fn posts(
         .collect();
     run(
         conn,
-        r#"INSERT INTO post_embed_video ("postUri", "videoCid", alt)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
-           ON CONFLICT DO NOTHING"#,
+        insert_sql!(
+            fresh,
+            r#"INSERT INTO post_embed_video ("postUri", "videoCid", alt)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"#,
+            ""
+        ),
         vec![
             col(&videos, |r| &r.post_uri),
             col(&videos, |r| &r.video_cid),
@@ -210,10 +256,13 @@ async fn posts(
     let quotes: Vec<_> = rows.iter().filter_map(|r| r.quote.as_ref()).collect();
     let quoted = run(
         conn,
-        r#"INSERT INTO quote (uri, cid, subject, "subjectCid", "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                $6::text[])
-           ON CONFLICT DO NOTHING RETURNING subject"#,
+        insert_sql!(
+            fresh,
+            r#"INSERT INTO quote (uri, cid, subject, "subjectCid", "createdAt", "indexedAt")
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                    $6::text[])"#,
+            "RETURNING subject"
+        ),
         vec![
             col(&quotes, |r| &r.uri),
             col(&quotes, |r| &r.cid),
@@ -231,13 +280,20 @@ async fn posts(
     Ok(())
 }
 
-async fn feed_items(conn: &mut PgConnection, rows: &[&FeedItemRow]) -> Result<(), ApplyError> {
+async fn feed_items(
+    conn: &mut PgConnection,
+    rows: &[&FeedItemRow],
+    fresh: Fresh,
+) -> Result<(), ApplyError> {
     run(
         conn,
-        r#"INSERT INTO feed_item (uri, cid, type, "postUri", "originatorDid", "sortAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                $6::text[])
-           ON CONFLICT DO NOTHING"#,
+        insert_sql!(
+            fresh,
+            r#"INSERT INTO feed_item (uri, cid, type, "postUri", "originatorDid", "sortAt")
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                    $6::text[])"#,
+            ""
+        ),
         vec![
             col(rows, |r| &r.uri),
             col(rows, |r| &r.cid),
@@ -249,185 +305,6 @@ async fn feed_items(conn: &mut PgConnection, rows: &[&FeedItemRow]) -> Result<()
         "inserting feed_item rows",
     )
     .await?;
-    Ok(())
-}
-
-/// Likes (or reposts, which have the same columns).
-async fn likes(
-    conn: &mut PgConnection,
-    rows: &[&LikeRow],
-    repost: bool,
-    touched: &mut Touched,
-    inserted: &mut Inserted,
-) -> Result<(), ApplyError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (sql, dup_sql, step) = if repost {
-        (
-            r#"INSERT INTO repost (uri, cid, creator, subject, "subjectCid", via, "viaCid",
-                 "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[], $7::text[], $8::text[], $9::text[])
-               ON CONFLICT DO NOTHING RETURNING uri, subject"#,
-            r#"INSERT INTO duplicate_record (uri, cid, "duplicateOf", "indexedAt")
-               SELECT t.uri, t.cid, o.uri, t.at
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 AS t(uri, cid, creator, subject, at)
-               JOIN repost o ON o.creator = t.creator AND o.subject = t.subject AND o.uri <> t.uri
-               ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid,
-                 "duplicateOf" = excluded."duplicateOf", "indexedAt" = excluded."indexedAt""#,
-            "inserting repost rows",
-        )
-    } else {
-        (
-            r#"INSERT INTO "like" (uri, cid, creator, subject, "subjectCid", via, "viaCid",
-                 "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[], $7::text[], $8::text[], $9::text[])
-               ON CONFLICT DO NOTHING RETURNING uri, subject"#,
-            r#"INSERT INTO duplicate_record (uri, cid, "duplicateOf", "indexedAt")
-               SELECT t.uri, t.cid, o.uri, t.at
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 AS t(uri, cid, creator, subject, at)
-               JOIN "like" o ON o.creator = t.creator AND o.subject = t.subject AND o.uri <> t.uri
-               ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid,
-                 "duplicateOf" = excluded."duplicateOf", "indexedAt" = excluded."indexedAt""#,
-            "inserting like rows",
-        )
-    };
-    let done: Vec<(String, String)> = bind(
-        sqlx::query_as(sql),
-        vec![
-            col(rows, |r| &r.uri),
-            col(rows, |r| &r.cid),
-            col(rows, |r| &r.creator),
-            col(rows, |r| &r.subject),
-            col(rows, |r| &r.subject_cid),
-            ocol(rows, |r| r.via.as_deref()),
-            ocol(rows, |r| r.via_cid.as_deref()),
-            col(rows, |r| &r.created_at),
-            col(rows, |r| &r.indexed_at),
-        ],
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .step(step)?;
-    let went_in: HashSet<&str> = done.iter().map(|(u, _)| u.as_str()).collect();
-    let dups: Vec<&LikeRow> = rows
-        .iter()
-        .copied()
-        .filter(|r| !went_in.contains(r.uri.as_str()))
-        .collect();
-    run(
-        conn,
-        dup_sql,
-        vec![
-            col(&dups, |r| &r.uri),
-            col(&dups, |r| &r.cid),
-            col(&dups, |r| &r.creator),
-            col(&dups, |r| &r.subject),
-            col(&dups, |r| &r.indexed_at),
-        ],
-        "recording duplicates",
-    )
-    .await?;
-    let count = if repost {
-        PostCount::Repost
-    } else {
-        PostCount::Like
-    };
-    for (uri, subject) in done {
-        touched.post(Some(&subject), count, 1);
-        inserted.insert(uri);
-    }
-    Ok(())
-}
-
-/// Follows (or blocks, which have the same columns).
-async fn follows(
-    conn: &mut PgConnection,
-    rows: &[&FollowRow],
-    block: bool,
-    touched: &mut Touched,
-    inserted: &mut Inserted,
-) -> Result<(), ApplyError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (sql, dup_sql, step) = if block {
-        (
-            r#"INSERT INTO actor_block (uri, cid, creator, "subjectDid", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[])
-               ON CONFLICT DO NOTHING RETURNING uri, creator, "subjectDid""#,
-            r#"INSERT INTO duplicate_record (uri, cid, "duplicateOf", "indexedAt")
-               SELECT t.uri, t.cid, o.uri, t.at
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 AS t(uri, cid, creator, subject, at)
-               JOIN actor_block o ON o.creator = t.creator AND o."subjectDid" = t.subject
-                 AND o.uri <> t.uri
-               ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid,
-                 "duplicateOf" = excluded."duplicateOf", "indexedAt" = excluded."indexedAt""#,
-            "inserting actor_block rows",
-        )
-    } else {
-        (
-            r#"INSERT INTO follow (uri, cid, creator, "subjectDid", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[])
-               ON CONFLICT DO NOTHING RETURNING uri, creator, "subjectDid""#,
-            r#"INSERT INTO duplicate_record (uri, cid, "duplicateOf", "indexedAt")
-               SELECT t.uri, t.cid, o.uri, t.at
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 AS t(uri, cid, creator, subject, at)
-               JOIN follow o ON o.creator = t.creator AND o."subjectDid" = t.subject
-                 AND o.uri <> t.uri
-               ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid,
-                 "duplicateOf" = excluded."duplicateOf", "indexedAt" = excluded."indexedAt""#,
-            "inserting follow rows",
-        )
-    };
-    let done: Vec<(String, String, String)> = bind(
-        sqlx::query_as(sql),
-        vec![
-            col(rows, |r| &r.uri),
-            col(rows, |r| &r.cid),
-            col(rows, |r| &r.creator),
-            col(rows, |r| &r.subject_did),
-            col(rows, |r| &r.created_at),
-            col(rows, |r| &r.indexed_at),
-        ],
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .step(step)?;
-    let went_in: HashSet<&str> = done.iter().map(|(u, _, _)| u.as_str()).collect();
-    let dups: Vec<&FollowRow> = rows
-        .iter()
-        .copied()
-        .filter(|r| !went_in.contains(r.uri.as_str()))
-        .collect();
-    run(
-        conn,
-        dup_sql,
-        vec![
-            col(&dups, |r| &r.uri),
-            col(&dups, |r| &r.cid),
-            col(&dups, |r| &r.creator),
-            col(&dups, |r| &r.subject_did),
-            col(&dups, |r| &r.indexed_at),
-        ],
-        "recording duplicates",
-    )
-    .await?;
-    for (uri, creator, subject) in done {
-        if !block {
-            touched.profile(&creator, ProfileCount::Follows, 1);
-            touched.profile(&subject, ProfileCount::Followers, 1);
-        }
-        inserted.insert(uri);
-    }
     Ok(())
 }
 

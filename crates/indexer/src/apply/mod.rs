@@ -17,6 +17,7 @@
 mod accounts;
 mod aggregates;
 mod bulk;
+mod deduplicated;
 mod error;
 mod insert;
 mod labels;

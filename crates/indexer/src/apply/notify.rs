@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 
 use super::error::{ApplyError, Step};
+use super::insert::Fresh;
 use crate::records::Rows;
 
 /// One `notification` row.
@@ -186,28 +187,42 @@ pub(crate) fn for_insert(rows: &Rows, ancestors: &[String]) -> Vec<Notif> {
     }
 }
 
-/// Inserts `notifs`, skipping any already there.
-pub(crate) async fn insert(conn: &mut PgConnection, notifs: &[Notif]) -> Result<(), ApplyError> {
+/// Inserts `notifs`, skipping any already there. Notifications of [`Fresh::Yes`] records cannot
+/// be there (a record's notifications go with its `record` row, and one record notifies each
+/// recipient once), so those go in with a plain insert, which costs PostgreSQL less.
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    notifs: &[Notif],
+    fresh: Fresh,
+) -> Result<(), ApplyError> {
     if notifs.is_empty() {
         return Ok(());
     }
-    let n: Vec<&Notif> = notifs.iter().collect();
-    let col = |f: fn(&Notif) -> &str| n.iter().map(|x| f(x).to_owned()).collect::<Vec<_>>();
-    sqlx::query(
-        r#"INSERT INTO notification (did, "recordUri", "recordCid", author, reason,
-             "reasonSubject", "sortAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-             $6::text[], $7::text[])
-           ON CONFLICT DO NOTHING"#,
-    )
+    macro_rules! insert {
+        () => {
+            r#"INSERT INTO notification (did, "recordUri", "recordCid", author, reason,
+                 "reasonSubject", "sortAt")
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::text[])"#
+        };
+    }
+    let col = |f: fn(&Notif) -> &str| notifs.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(match fresh {
+        Fresh::Yes => insert!(),
+        Fresh::No => concat!(
+            insert!(),
+            r#" ON CONFLICT (did, "recordUri", reason) DO NOTHING"#
+        ),
+    })
     .bind(col(|x| &x.did))
     .bind(col(|x| &x.record_uri))
     .bind(col(|x| &x.record_cid))
     .bind(col(|x| &x.author))
     .bind(col(|x| x.reason))
     .bind(
-        n.iter()
-            .map(|x| x.reason_subject.clone())
+        notifs
+            .iter()
+            .map(|x| x.reason_subject.as_deref())
             .collect::<Vec<_>>(),
     )
     .bind(col(|x| &x.sort_at))

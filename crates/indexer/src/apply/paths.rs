@@ -3,7 +3,8 @@
 //!
 //! The guard is decided in Rust from the stored state read at the start of the round; that read
 //! cannot go stale, because the batch holds its DIDs' advisory locks (every writer of a DID's
-//! rows takes them first) and a round holds each path once.
+//! rows takes them first) and a round holds each path once. The same read says which writes are
+//! fresh (no `record` row yet): their rows go in with plain inserts ([`insert`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,9 +12,10 @@ use sqlx::PgConnection;
 use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
 
 use super::error::{ApplyError, Step};
+use super::insert::{self, Fresh};
 use super::remove::{collection_of, remove};
 use super::touched::Touched;
-use super::{Outcome, indexed_at, insert, notify};
+use super::{Outcome, indexed_at, notify};
 use crate::records::{Rows, Source, json_without_nul, map_record};
 
 /// Collections whose second record for the same subject is a duplicate.
@@ -58,6 +60,21 @@ impl PathOp<'_> {
     }
 }
 
+/// A create or update the round applies.
+struct Write<'a> {
+    /// Its index in the batch.
+    index: usize,
+    /// The record's URI.
+    uri: String,
+    /// The event.
+    event: &'a RecordWrite,
+    /// Its canonical time: `indexedAt` of its rows.
+    indexed_at: String,
+    /// [`Fresh::Yes`] when the path had no `record` row (so none of its rows can exist),
+    /// [`Fresh::No`] when it replaces a stored version.
+    fresh: Fresh,
+}
+
 /// What is stored for a path.
 #[derive(Default)]
 struct Stored {
@@ -78,13 +95,13 @@ pub(crate) async fn apply(
         return Ok(());
     }
     let uris: Vec<String> = ops.iter().map(PathOp::uri).collect();
-    let dids: Vec<String> = ops.iter().map(|o| o.did().to_owned()).collect();
+    let dids: Vec<&str> = ops.iter().map(PathOp::did).collect();
     let (stored, dead) = read_stored(conn, &uris, &dids).await?;
 
     // Decide each op; collect what to remove, delete and write.
     let mut to_remove: Vec<String> = Vec::new();
     let mut deleted: Vec<(String, &RecordDelete)> = Vec::new();
-    let mut writes: Vec<(usize, String, &RecordWrite)> = Vec::new();
+    let mut writes: Vec<Write<'_>> = Vec::new();
     // Written paths that had a tombstone: the new record's rev guards them from now on.
     let mut revived: Vec<String> = Vec::new();
     for (op, uri) in ops.iter().zip(uris) {
@@ -108,7 +125,17 @@ pub(crate) async fn apply(
                     if tomb.is_some() {
                         revived.push(uri.clone());
                     }
-                    writes.push((*i, uri, w));
+                    writes.push(Write {
+                        index: *i,
+                        uri,
+                        event: w,
+                        indexed_at: indexed_at(&w.time),
+                        fresh: if record.is_some() {
+                            Fresh::No
+                        } else {
+                            Fresh::Yes
+                        },
+                    });
                     Outcome::Applied
                 };
                 set(outcomes, *i, outcome);
@@ -133,14 +160,12 @@ pub(crate) async fn apply(
         }
     }
     for op in ops {
-        if let PathOp::Write(_, w) = op
-            && !dead.contains(&w.did)
-        {
-            touched.actor(&w.did, &w.time);
-        } else if let PathOp::Delete(_, d) = op
-            && !dead.contains(&d.did)
-        {
-            touched.actor(&d.did, &d.time);
+        let (did, time) = match op {
+            PathOp::Write(_, w) => (&w.did, &w.time),
+            PathOp::Delete(_, d) => (&d.did, &d.time),
+        };
+        if !dead.contains(did) {
+            touched.actor(did, time);
         }
     }
 
@@ -149,53 +174,84 @@ pub(crate) async fn apply(
     write_records(conn, &writes, &revived).await?;
 
     // Map and insert typed rows: the writes, then the promoted duplicates.
-    let mut mapped: Vec<(Rows, bool)> = Vec::new();
-    for (i, uri, w) in &writes {
-        let time = indexed_at(&w.time);
+    let mut mapped: Vec<Mapped> = Vec::new();
+    for write in &writes {
+        let w = write.event;
         let source = Source {
             did: &w.did,
             collection: &w.collection,
             rkey: &w.rkey,
             cid: &w.cid,
-            indexed_at: &time,
+            indexed_at: &write.indexed_at,
         };
         match map_record(&source, &w.record) {
-            Ok(rows) => mapped.push((rows, w.seq != BACKFILL_SEQ && w.seq >= 0)),
+            Ok(rows) => mapped.push(Mapped {
+                rows,
+                live: w.seq != BACKFILL_SEQ && w.seq >= 0,
+                fresh: write.fresh,
+            }),
             Err(invalid) => {
                 metrics::counter!("indexer_invalid_records_total", "reason" => invalid.reason.as_str())
                     .increment(1);
-                tracing::debug!(uri, %invalid, "record stored without typed rows");
-                set(outcomes, *i, Outcome::Invalid(invalid));
+                tracing::debug!(uri = write.uri, %invalid, "record stored without typed rows");
+                set(outcomes, write.index, Outcome::Invalid(invalid));
             }
         }
     }
-    mapped.extend(promoted.into_iter().map(|rows| (rows, false)));
-    let all: Vec<&Rows> = mapped.iter().map(|(r, _)| r).collect();
-    let inserted = insert::insert(conn, &all, touched).await?;
-    let notifying: Vec<&Rows> = mapped
+    // A promoted duplicate's record row was there all along: not fresh.
+    mapped.extend(promoted.into_iter().map(|rows| Mapped {
+        rows,
+        live: false,
+        fresh: Fresh::No,
+    }));
+    let mut inserted = HashSet::new();
+    for fresh in [Fresh::Yes, Fresh::No] {
+        let rows: Vec<&Rows> = mapped
+            .iter()
+            .filter(|m| m.fresh == fresh)
+            .map(|m| &m.rows)
+            .collect();
+        if !rows.is_empty() {
+            inserted.extend(insert::insert(conn, &rows, fresh, touched).await?);
+        }
+    }
+    let notifying: Vec<&Mapped> = mapped
         .iter()
-        .filter(|(rows, live)| *live && uri_of(rows).is_some_and(|u| inserted.contains(u)))
-        .map(|(rows, _)| rows)
+        .filter(|m| m.live && uri_of(&m.rows).is_some_and(|u| inserted.contains(u)))
         .collect();
     let replies: Vec<(String, String)> = notifying
         .iter()
-        .filter_map(|rows| match rows {
+        .filter_map(|m| match &m.rows {
             Rows::Post(p) => Some((p.post.uri.clone(), p.post.reply_parent.clone()?)),
             _ => None,
         })
         .collect();
     let ancestors = notify::ancestors(conn, &replies).await?;
-    let notifs: Vec<notify::Notif> = notifying
-        .iter()
-        .flat_map(|rows| {
-            let above = uri_of(rows)
-                .and_then(|u| ancestors.get(u))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            notify::for_insert(rows, above)
-        })
-        .collect();
-    notify::insert(conn, &notifs).await
+    for fresh in [Fresh::Yes, Fresh::No] {
+        let notifs: Vec<notify::Notif> = notifying
+            .iter()
+            .filter(|m| m.fresh == fresh)
+            .flat_map(|m| {
+                let above = uri_of(&m.rows)
+                    .and_then(|u| ancestors.get(u))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                notify::for_insert(&m.rows, above)
+            })
+            .collect();
+        notify::insert(conn, &notifs, fresh).await?;
+    }
+    Ok(())
+}
+
+/// A write's typed rows, ready to insert.
+struct Mapped {
+    /// The rows.
+    rows: Rows,
+    /// From a live event: it notifies.
+    live: bool,
+    /// Whether the rows can be there already (see [`insert`]).
+    fresh: Fresh,
 }
 
 fn set(outcomes: &mut [Outcome], i: usize, outcome: Outcome) {
@@ -237,7 +293,7 @@ type StoredRow = (
 async fn read_stored(
     conn: &mut PgConnection,
     uris: &[String],
-    dids: &[String],
+    dids: &[&str],
 ) -> Result<(HashMap<String, Stored>, HashSet<String>), ApplyError> {
     let rows: Vec<StoredRow> = sqlx::query_as(
         r#"SELECT x.uri, x.did, r.rev, r.cid, t.rev, a.did IS NOT NULL
@@ -376,56 +432,50 @@ fn promoted_rows(uri: &str, cid: &str, json: &str, indexed_at: &str) -> Option<R
     map_record(&source, &record).ok()
 }
 
-/// Upserts the `record` rows of applied writes and drops the tombstones of `revived` paths.
+/// Writes the `record` rows of applied writes (fresh paths with a plain insert, replaced
+/// versions over the stored row) and drops the tombstones of `revived` paths.
 async fn write_records(
     conn: &mut PgConnection,
-    writes: &[(usize, String, &RecordWrite)],
+    writes: &[Write<'_>],
     revived: &[String],
 ) -> Result<(), ApplyError> {
-    if writes.is_empty() {
-        return Ok(());
+    macro_rules! insert {
+        () => {
+            r#"INSERT INTO record (uri, cid, did, json, "indexedAt", rev)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[])"#
+        };
     }
-    let uris: Vec<String> = writes.iter().map(|(_, u, _)| u.clone()).collect();
-    let json: Vec<String> = writes
-        .iter()
-        .map(|(_, _, w)| json_without_nul(&w.record))
-        .collect();
-    sqlx::query(
-        r#"INSERT INTO record (uri, cid, did, json, "indexedAt", rev)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-             $6::text[])
-           ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, json = excluded.json,
-             "indexedAt" = excluded."indexedAt", rev = excluded.rev"#,
-    )
-    .bind(&uris)
-    .bind(
-        writes
+    for fresh in [Fresh::Yes, Fresh::No] {
+        let writes: Vec<&Write<'_>> = writes.iter().filter(|w| w.fresh == fresh).collect();
+        if writes.is_empty() {
+            continue;
+        }
+        let json: Vec<String> = writes
             .iter()
-            .map(|(_, _, w)| w.cid.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        writes
-            .iter()
-            .map(|(_, _, w)| w.did.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(&json)
-    .bind(
-        writes
-            .iter()
-            .map(|(_, _, w)| indexed_at(&w.time))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        writes
-            .iter()
-            .map(|(_, _, w)| w.rev.clone())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut *conn)
-    .await
-    .step("writing record rows")?;
+            .map(|w| json_without_nul(&w.event.record))
+            .collect();
+        let column = |f: for<'b> fn(&'b Write<'b>) -> &'b str| {
+            writes.iter().map(|w| f(w)).collect::<Vec<_>>()
+        };
+        sqlx::query(match fresh {
+            Fresh::Yes => insert!(),
+            Fresh::No => concat!(
+                insert!(),
+                r#" ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, json = excluded.json,
+                      "indexedAt" = excluded."indexedAt", rev = excluded.rev"#
+            ),
+        })
+        .bind(column(|w| &w.uri))
+        .bind(column(|w| &w.event.cid))
+        .bind(column(|w| &w.event.did))
+        .bind(&json)
+        .bind(column(|w| &w.indexed_at))
+        .bind(column(|w| &w.event.rev))
+        .execute(&mut *conn)
+        .await
+        .step("writing record rows")?;
+    }
     if !revived.is_empty() {
         sqlx::query("DELETE FROM record_tombstone WHERE uri = ANY($1)")
             .bind(revived)

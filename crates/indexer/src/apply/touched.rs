@@ -63,19 +63,24 @@ impl Touched {
     /// Counts `delta` counted rows for post `uri`, if present.
     pub fn post(&mut self, uri: Option<&str>, count: PostCount, delta: i64) {
         if let Some(uri) = uri {
-            let counts = self.post_aggs.entry(uri.to_owned()).or_default();
-            if let Some(c) = counts.get_mut(count as usize) {
-                *c += delta;
-            }
+            add(&mut self.post_aggs, uri, count as usize, delta);
         }
     }
 
     /// Counts `delta` counted rows for profile `did`.
     pub fn profile(&mut self, did: &str, count: ProfileCount, delta: i64) {
-        let counts = self.profile_aggs.entry(did.to_owned()).or_default();
-        if let Some(c) = counts.get_mut(count as usize) {
-            *c += delta;
-        }
+        add(&mut self.profile_aggs, did, count as usize, delta);
+    }
+}
+
+/// Adds `delta` to count `i` of `key` (all counts start at zero).
+fn add<const N: usize>(counts: &mut BTreeMap<String, [i64; N]>, key: &str, i: usize, delta: i64) {
+    // Most keys repeat within a batch: look up before allocating the owned key.
+    if !counts.contains_key(key) {
+        counts.insert(key.to_owned(), [0; N]);
+    }
+    if let Some(c) = counts.get_mut(key).and_then(|c| c.get_mut(i)) {
+        *c += delta;
     }
 }
 
