@@ -202,13 +202,14 @@ pub(crate) fn repo(m: &CommitMarker, touched: &mut Touched) -> Outcome {
 /// Writes the `actor` rows and `actor_sync` commits the batch saw (never for deleted accounts).
 pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result<(), ApplyError> {
     if !touched.actors.is_empty() {
-        // Nearly every DID has its row already: the anti-join drops those before they reach
+        // Nearly every DID has its row already: the probe drops those before they reach
         // `ON CONFLICT`, whose speculative insert costs more per row (and stays for races).
+        // `OFFSET 0`: one index probe per DID, never a scan (see `deduplicated`).
         sqlx::query(
             r#"INSERT INTO actor (did, "indexedAt")
                SELECT d, t FROM unnest($1::text[], $2::text[]) AS x(d, t)
-               WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = x.d)
-                 AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d)
+               WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = x.d OFFSET 0)
+                 AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
                ORDER BY d
                ON CONFLICT (did) DO NOTHING"#,
         )

@@ -296,11 +296,16 @@ async fn read_stored(
     dids: &[&str],
 ) -> Result<(HashMap<String, Stored>, HashSet<String>), ApplyError> {
     let rows: Vec<StoredRow> = sqlx::query_as(
+        // One index probe per path, whatever the planner thinks of the tables' sizes:
+        // `OFFSET 0` keeps each lookup a parameterised subquery (see `deduplicated`).
         r#"SELECT x.uri, x.did, r.rev, r.cid, t.rev, a.did IS NOT NULL
                FROM unnest($1::text[], $2::text[]) AS x(uri, did)
-               LEFT JOIN record r ON r.uri = x.uri
-               LEFT JOIN record_tombstone t ON t.uri = x.uri
-               LEFT JOIN actor_tombstone a ON a.did = x.did"#,
+               LEFT JOIN LATERAL (SELECT rev, cid FROM record WHERE uri = x.uri OFFSET 0) r
+                 ON true
+               LEFT JOIN LATERAL (SELECT rev FROM record_tombstone WHERE uri = x.uri OFFSET 0) t
+                 ON true
+               LEFT JOIN LATERAL (SELECT did FROM actor_tombstone WHERE did = x.did OFFSET 0) a
+                 ON true"#,
     )
     .bind(uris)
     .bind(dids)
