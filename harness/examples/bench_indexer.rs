@@ -14,7 +14,7 @@
 //! CPU caches, PostgreSQL's own insert is at its fastest, and the indexer's fixed costs (a
 //! transaction's statements, new connections faulting in shared memory) weigh most. 160,000
 //! events (about 640,000 rows) is nearer an AppView's steady state; a smaller EVENTS shows the
-//! other end (40,000 events gave 47–55% of the ceiling where 160,000 gave 61–64%).
+//! other end (on a 2-vCPU machine 40,000 events gave 47–55% of the ceiling, 160,000 gave 52–64%).
 //!
 //! The ceiling is PostgreSQL's own speed for the same rows: after the 1-writer run, every table
 //! the indexer wrote is copied to a staging table, emptied, and refilled from staging with
