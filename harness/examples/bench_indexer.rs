@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use harness::services::{TestPostgres, TestRedis, cpu_seconds, wait_until};
+use harness::services::{TestPostgres, TestRedis, cpu_seconds, machine_cpu_seconds, wait_until};
 use indexer::apply::{Change, apply_batch};
 use indexer::handler::IndexHandler;
 use indexer::schema::{self, SchemaName};
@@ -191,25 +191,6 @@ struct Run {
     client_cpu: f64,
     /// CPU seconds the whole machine spent meanwhile (PostgreSQL's share is most of the rest).
     machine_cpu: f64,
-}
-
-/// CPU seconds the machine has spent busy since boot, all cores (`/proc/stat`).
-fn machine_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    // user, nice, system, irq, softirq, steal: everything but idle and iowait.
-    [0, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|&i| ticks.get(i))
-        .sum::<f64>()
-        / 100.0
 }
 
 /// Applies `events` in batches of `batch` with `writers` concurrent writers; returns what it

@@ -31,7 +31,7 @@ mod wait;
 pub use binary::{locate_binary, target_profile_dir};
 pub use child::{ChildProcess, ChildSpec};
 pub use postgres_server::TestPostgres;
-pub use proc_stats::{cpu_seconds, peak_rss_kib};
+pub use proc_stats::{cpu_seconds, machine_cpu_seconds, peak_rss_kib};
 pub use redis_server::{RedisOptions, TestRedis};
 pub use signal::{Signal, send_signal};
 pub use wait::wait_until;

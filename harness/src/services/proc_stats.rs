@@ -1,5 +1,5 @@
-//! What Linux's `/proc` says about a process: CPU time used and peak resident memory, for the
-//! benchmarks and the simulation's figures.
+//! What Linux's `/proc` says about a process (CPU time used, peak resident memory) and about the
+//! whole machine (CPU time used), for the benchmarks and the simulation's figures.
 
 /// User and system CPU time of process `pid` (or `"self"`) so far, in seconds; 0 when `/proc`
 /// cannot be read.
@@ -18,6 +18,26 @@ pub fn cpu_seconds(pid: &str) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds the machine has spent busy since boot, all cores (`/proc/stat`); 0 when it
+/// cannot be read.
+pub fn machine_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user, nice, system, irq, softirq, steal: everything but idle and iowait.
+    [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum::<f64>()
+        / 100.0
 }
 
 /// Peak resident memory (`VmHWM`) of process `pid` (or `"self"`), in KiB, if readable.
@@ -43,6 +63,7 @@ mod tests {
         }
         assert!(cpu_seconds("self") > 0.0);
         assert!(peak_rss_kib("self").is_some_and(|kib| kib > 0));
+        assert!(machine_cpu_seconds() >= cpu_seconds("self"));
         assert_eq!(cpu_seconds("0"), 0.0);
         assert_eq!(peak_rss_kib("0"), None);
     }

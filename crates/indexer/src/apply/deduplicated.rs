@@ -28,17 +28,18 @@ use crate::records::{FollowRow, LikeRow};
 /// subject)` pair, in order. A fresh round may hold two likes (follows, …) of the same subject by
 /// the same creator, and a plain insert of both would fail on the deduplicating constraint; the
 /// later ones are left out, to be recorded as duplicates.
-fn candidates<'a, T>(rows: &[&'a T], fresh: Fresh, key: impl Fn(&T) -> (&str, &str)) -> Vec<&'a T> {
+fn candidates<'a, T>(
+    rows: &[&'a T],
+    fresh: Fresh,
+    key: impl Fn(&'a T) -> (&'a str, &'a str),
+) -> Vec<&'a T> {
     if fresh == Fresh::No {
         return rows.to_vec();
     }
     let mut seen = HashSet::new();
     rows.iter()
         .copied()
-        .filter(|r| {
-            let (creator, subject) = key(r);
-            seen.insert((creator.to_owned(), subject.to_owned()))
-        })
+        .filter(|r| seen.insert(key(r)))
         .collect()
 }
 
