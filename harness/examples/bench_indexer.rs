@@ -1,9 +1,9 @@
 //! Throughput of the indexer's write path against a private PostgreSQL, beside PostgreSQL's own
 //! `INSERT … SELECT` ceiling from a staging table on the same server in the same run.
 //!
-//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH [ACCOUNTS]]]`
+//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH [ACCOUNTS [WRITERS]]]]`
 //! (default 160000 events, batches of 1000 — what the indexer's group commit merges 20 consumer
-//! batches of 50 into — from 9990 accounts). The mix is the firehose's: 50% likes, 20% posts
+//! batches of 50 into — from 9990 accounts, with the indexer's default 4 writers). The mix is the firehose's: 50% likes, 20% posts
 //! (with images, replies, quotes with links), 15% follows, 10% reposts, 5% profile updates and
 //! deletes of earlier likes; each account writes once per round of ACCOUNTS events. Reports
 //! events/s for one writer and for 4 concurrent writers (each batch one transaction; each DID's
@@ -16,9 +16,11 @@
 //! events (about 640,000 rows) is nearer an AppView's steady state; a smaller EVENTS shows the
 //! other end (on a 2-vCPU machine 40,000 events gave 47–55% of the ceiling, 160,000 gave 52–64%).
 //!
-//! The ceiling is PostgreSQL's own speed for the same rows: after the 1-writer run, every table
-//! the indexer wrote is copied to a staging table, emptied, and refilled from staging with
-//! `INSERT … SELECT`, all tables in one transaction, on the same server with the same settings.
+//! The ceiling is PostgreSQL's own speed for the same rows: after a run, every table the indexer
+//! wrote is copied to a staging table, emptied, and refilled from staging with `INSERT …
+//! SELECT`, all tables in one transaction, on the same server with the same settings. The
+//! 4-writer run is repeated three times, each followed by its own ceiling, and the median ratio
+//! is the one reported: a single ceiling measurement moves by ±15% on a shared 2-vCPU machine.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use harness::services::{TestPostgres, TestRedis, cpu_seconds, machine_cpu_seconds, wait_until};
 use indexer::apply::{Change, apply_batch};
-use indexer::handler::IndexHandler;
+use indexer::handler::{DEFAULT_WRITERS, IndexHandler};
 use indexer::schema::{self, SchemaName};
 use indexer::verify::{HandleVerifier, VerifyError};
 use serde_json::json;
@@ -45,6 +47,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CID: &str = "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm";
 const TIME: &str = "2026-11-27T10:00:00.000Z";
+/// 4-writer runs, each with its own ceiling measurement; the median pair is reported.
+const PAIRS: usize = 3;
 
 fn rev(n: usize) -> String {
     const ALPHABET: &[u8] = b"234567abcdefghijklmnopqrstuvwxyz";
@@ -322,7 +326,7 @@ async fn ceiling(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
         let done = sqlx::query(sqlx::AssertSqlSafe(insert))
             .execute(&mut *tx)
             .await?;
-        if std::env::var_os("HARNESS_POSTGRES_OPTIONS").is_some() {
+        if profiling() {
             println!(
                 "  ceiling {:>6.0} ms {:>7} {table}",
                 started.elapsed().as_secs_f64() * 1000.0,
@@ -332,6 +336,11 @@ async fn ceiling(pool: &PgPool) -> anyhow::Result<(i64, f64)> {
     }
     tx.commit().await?;
     Ok((rows, start.elapsed().as_secs_f64()))
+}
+
+/// Whether the server was started with pg_stat_statements (through `HARNESS_POSTGRES_OPTIONS`).
+fn profiling() -> bool {
+    std::env::var("HARNESS_POSTGRES_OPTIONS").is_ok_and(|o| o.contains("pg_stat_statements"))
 }
 
 /// With `HARNESS_POSTGRES_OPTIONS='-c shared_preload_libraries=pg_stat_statements'`: where the
@@ -593,12 +602,13 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(default))
     };
     let (n, batch, accounts) = (arg(1, 160_000)?, arg(2, 1000)?, arg(3, 9_990)?);
+    let writers = arg(4, DEFAULT_WRITERS)?;
     let pg = TestPostgres::start().await?;
     let mix = events(n, accounts, "bench", true);
     println!("indexer write path, {n} events from {accounts} accounts, batches of {batch}:");
     let (one, pool) = run(&pg, &mix, batch, 1).await?;
     println!("  1 writer : {:>9.0} events/s", one.per_sec);
-    if std::env::var_os("HARNESS_POSTGRES_OPTIONS").is_some() {
+    if profiling() {
         top_statements(&pool).await?;
     }
     let (rows, secs) = ceiling(&pool).await?;
@@ -606,13 +616,30 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  ceiling  : {top:>9.0} events/s ({rows} rows by INSERT … SELECT from staging in {secs:.2} s)"
     );
-    let (four, _) = run(&pg, &mix, batch, 4).await?;
-    let four = four.per_sec;
-    println!("  4 writers: {four:>9.0} events/s");
     println!(
-        "  ratio to the ceiling: {:.0}% (1 writer), {:.0}% (4 writers)",
-        100.0 * one.per_sec / top,
-        100.0 * four / top
+        "  ratio to the ceiling: {:.0}% (1 writer)",
+        100.0 * one.per_sec / top
+    );
+    // This machine's speed drifts by ±15% within minutes; each 4-writer run is paired with a
+    // ceiling measured right after it on its own rows, and the median pair is reported.
+    let mut pairs: Vec<(f64, f64)> = Vec::new();
+    for _ in 0..PAIRS {
+        let (parallel, pool) = run(&pg, &mix, batch, writers).await?;
+        let (_, secs) = ceiling(&pool).await?;
+        let top = n as f64 / secs;
+        println!(
+            "  {writers} writers: {:>9.0} events/s, ceiling {top:>9.0} events/s: {:.0}%",
+            parallel.per_sec,
+            100.0 * parallel.per_sec / top
+        );
+        pairs.push((parallel.per_sec, top));
+        pool.close().await;
+    }
+    pairs.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+    let (parallel, top) = pairs.get(PAIRS / 2).copied().unwrap_or_default();
+    println!(
+        "  median pair: {writers} writers {parallel:.0} events/s = {:.0}% of the ceiling ({top:.0}/s)",
+        100.0 * parallel / top
     );
 
     let rate = 2000.0;
@@ -630,9 +657,9 @@ async fn main() -> anyhow::Result<()> {
     let rss = "in-process (the binary: full run)";
     println!(
         "report | indexer: write path (apply_batch) | {n}-event firehose mix, batches of {batch}, \
-         4 writers | {four:.0} events/s = {:.0}% of PostgreSQL's INSERT … SELECT of the same rows \
+         {writers} writers | {parallel:.0} events/s = {:.0}% of PostgreSQL's INSERT … SELECT of the same rows \
          ({top:.0}/s) | | {rss}",
-        100.0 * four / top
+        100.0 * parallel / top
     );
     println!(
         "report | indexer: firehose_backfill → PostgreSQL | snapshots of {accounts} repos \

@@ -3,7 +3,9 @@
 
 mod indexer_support;
 
-use harness::services::TestPostgres;
+use std::time::Duration;
+
+use harness::services::{TestPostgres, wait_until};
 use indexer::apply::{Change, HandleChange, Outcome, apply_isolated};
 use indexer::records::InvalidReason;
 use indexer_support::*;
@@ -16,6 +18,8 @@ const CAROL: &str = "did:plc:carol";
 const POST: &str = "app.bsky.feed.post";
 const LIKE: &str = "app.bsky.feed.like";
 const FOLLOW: &str = "app.bsky.graph.follow";
+/// How long a test waits for a condition.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn story() -> Vec<Change> {
     let bob_post = uri(BOB, POST, "p1");
@@ -803,6 +807,47 @@ async fn concurrent_batches_keep_aggregates_exact() -> anyhow::Result<()> {
             .await?;
     assert_eq!(followers, 40);
     assert_aggregates_exact(&pool).await
+}
+
+#[tokio::test]
+async fn a_batch_that_loses_the_race_to_create_an_aggregate_row_still_adds_exactly()
+-> anyhow::Result<()> {
+    let pg = TestPostgres::start().await?;
+    let pool = database(&pg).await?;
+    let hot = uri(CAROL, POST, "new");
+    // Another writer creates the post's aggregate row and has not committed yet: the batch sees
+    // no row, inserts one, waits on the other writer's, and must then add to it instead.
+    let mut other = pool.begin().await?;
+    sqlx::query(r#"INSERT INTO post_agg (uri, "likeCount") VALUES ($1, 5)"#)
+        .bind(&hot)
+        .execute(&mut *other)
+        .await?;
+    let batch = vec![write(1, false, ALICE, LIKE, "l1", 1, CID, like(LIKE, &hot))];
+    let writer = tokio::spawn({
+        let pool = pool.clone();
+        async move { indexer::apply::apply_batch(&pool, &batch).await }
+    });
+    wait_until("the batch to wait on the other writer's row", WAIT, || {
+        let pool = pool.clone();
+        async move {
+            let waiting: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND datname = current_database())",
+            )
+            .fetch_one(&pool)
+            .await?;
+            Ok(waiting.then_some(()))
+        }
+    })
+    .await?;
+    other.commit().await?;
+    assert_eq!(writer.await??, vec![Outcome::Applied]);
+    let likes: i64 = sqlx::query_scalar(r#"SELECT "likeCount" FROM post_agg WHERE uri = $1"#)
+        .bind(&hot)
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(likes, 6);
+    Ok(())
 }
 
 /// Applies a batch, retrying transient failures (deadlocks) as the consumer runner would.

@@ -37,7 +37,7 @@ async fn check_schema_then_migrate_then_check_again() -> anyhow::Result<()> {
     let first = indexer(&url, "appview", "migrate")?;
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(
-        text(&first.stdout).contains("applied migrations [1, 2, 3, 4]"),
+        text(&first.stdout).contains("applied migrations [1, 2, 3, 4, 5]"),
         "{}",
         text(&first.stdout)
     );

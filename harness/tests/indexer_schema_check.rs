@@ -37,7 +37,7 @@ async fn empty_database_is_refused_with_how_to_migrate_then_accepted_after_migra
     assert!(message.contains("DATABASE_URL"), "{message}");
 
     let migrated = schema::migrate(&db, &schema).await?;
-    assert_eq!(migrated.applied, vec![1, 2, 3, 4]);
+    assert_eq!(migrated.applied, vec![1, 2, 3, 4, 5]);
     schema::check_current(&db, &schema).await?;
     // Nothing landed outside the chosen schema.
     let stray: i64 = sqlx::query_scalar(
@@ -63,7 +63,10 @@ async fn schema_one_migration_behind_is_outdated_and_migrate_upgrades_it() -> an
          DROP TABLE bsky.actor_tombstone; \
          DROP TABLE bsky.label_negation; \
          ALTER TABLE bsky.record DROP COLUMN rev; \
-         DELETE FROM bsky._sqlx_migrations WHERE version IN (2, 3, 4)",
+         ALTER TABLE bsky.actor_sync RESET (fillfactor); \
+         ALTER TABLE bsky.post_agg RESET (fillfactor); \
+         ALTER TABLE bsky.profile_agg RESET (fillfactor); \
+         DELETE FROM bsky._sqlx_migrations WHERE version IN (2, 3, 4, 5)",
     )
     .execute(&db)
     .await?;
@@ -77,7 +80,7 @@ async fn schema_one_migration_behind_is_outdated_and_migrate_upgrades_it() -> an
             err,
             SchemaError::Outdated {
                 applied: 1,
-                expected: 4,
+                expected: 5,
                 ..
             }
         ),
@@ -86,7 +89,7 @@ async fn schema_one_migration_behind_is_outdated_and_migrate_upgrades_it() -> an
     assert!(err.to_string().contains("indexer migrate"), "{err}");
 
     let migrated = schema::migrate(&db, &schema).await?;
-    assert_eq!(migrated.applied, vec![2, 3, 4]);
+    assert_eq!(migrated.applied, vec![2, 3, 4, 5]);
     schema::check_current(&db, &schema).await?;
     let rev_default: String = sqlx::query_scalar(
         "SELECT column_default FROM information_schema.columns \
@@ -214,7 +217,7 @@ async fn concurrent_migrations_both_succeed_and_apply_once() -> anyhow::Result<(
     let (a, b) = (a?, b?);
     let mut applied = [a.applied, b.applied];
     applied.sort();
-    assert_eq!(applied, [vec![], vec![1, 2, 3, 4]]);
+    assert_eq!(applied, [vec![], vec![1, 2, 3, 4, 5]]);
     schema::check_current(&db, &schema).await?;
     Ok(())
 }

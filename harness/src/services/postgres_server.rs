@@ -2,9 +2,9 @@
 //!
 //! The private cluster is a copy of the cached template (see `postgres_template`) in a temporary
 //! directory, started with `pg_ctl` on a free port, its unix socket in that directory, and with
-//! durability switched off for speed (`fsync`, `synchronous_commit`, `full_page_writes`). When
-//! `HARNESS_DATABASE_URL` is set the test creates databases on that server instead (see
-//! `postgres_shared`).
+//! durability switched off for speed (`fsync`, `synchronous_commit`, `full_page_writes`) and WAL
+//! buffers sized for concurrent writers. When `HARNESS_DATABASE_URL` is set the test creates
+//! databases on that server instead (see `postgres_shared`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -273,9 +273,12 @@ fn pg_ctl_start(
     // HARNESS_POSTGRES_OPTIONS adds server settings, for profiling a benchmark (for example
     // `-c shared_preload_libraries=pg_stat_statements`).
     let extra = std::env::var("HARNESS_POSTGRES_OPTIONS").unwrap_or_default();
+    // wal_buffers as deploy/docker-compose.yml sets it: the default (4 MB beside the default
+    // shared_buffers) fills in a fraction of a second under the indexer's concurrent writers,
+    // which then queue to write WAL out themselves.
     let options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=200 {extra}",
+         -c full_page_writes=off -c max_connections=200 -c wal_buffers=64MB {extra}",
         dir.display()
     );
     let output = installation

@@ -207,7 +207,7 @@ pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result
         // `OFFSET 0`: one index probe per DID, never a scan (see `deduplicated`).
         sqlx::query(
             r#"INSERT INTO actor (did, "indexedAt")
-               SELECT d, t FROM unnest($1::text[], $2::text[]) AS x(d, t)
+               SELECT d, t FROM (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS t) AS x
                WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = x.d OFFSET 0)
                  AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
                ORDER BY d
@@ -232,14 +232,24 @@ pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result
         .step("writing actor rows")?;
     }
     if !touched.syncs.is_empty() {
+        // Nearly every DID has its row (a live commit moves it): a plain `UPDATE` skips the
+        // row lock `ON CONFLICT DO UPDATE` takes (and logs) before updating. `did = ANY($1)`
+        // keeps the rows found by the primary key whatever the statistics say (a plan cached
+        // while the table was empty would otherwise scan it); the batch's DID locks keep other
+        // writers off these rows. Only DIDs without a row are inserted.
         sqlx::query(
-            r#"INSERT INTO actor_sync (did, "commitCid", "repoRev")
-               SELECT d, c, r FROM unnest($1::text[], $2::text[], $3::text[]) AS x(d, c, r)
-               WHERE NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d)
+            r#"WITH x AS (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS c,
+                 unnest($3::text[]) AS r),
+               moved AS (
+                 UPDATE actor_sync s SET "commitCid" = x.c, "repoRev" = x.r FROM x
+                 WHERE s.did = ANY($1) AND s.did = x.d
+                   AND (s."repoRev" IS NULL OR s."repoRev" < x.r))
+               INSERT INTO actor_sync (did, "commitCid", "repoRev")
+               SELECT d, c, r FROM x
+               WHERE NOT EXISTS (SELECT 1 FROM actor_sync s WHERE s.did = x.d OFFSET 0)
+                 AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
                ORDER BY d
-               ON CONFLICT (did) DO UPDATE SET "commitCid" = excluded."commitCid",
-                 "repoRev" = excluded."repoRev"
-               WHERE actor_sync."repoRev" IS NULL OR actor_sync."repoRev" < excluded."repoRev""#,
+               ON CONFLICT (did) DO NOTHING"#,
         )
         .bind(touched.syncs.keys().map(String::as_str).collect::<Vec<_>>())
         .bind(

@@ -71,9 +71,10 @@ macro_rules! like_insert {
             "INSERT INTO ",
             $table,
             r#" (uri, cid, creator, subject, "subjectCid", via, "viaCid", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[], $7::text[], $8::text[], $9::text[])
-                 AS t(uri, cid, creator, subject, sc, via, vc, ca, ia)"#
+               SELECT * FROM (SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS cid,
+                 unnest($3::text[]) AS creator, unnest($4::text[]) AS subject,
+                 unnest($5::text[]) AS sc, unnest($6::text[]) AS via, unnest($7::text[]) AS vc,
+                 unnest($8::text[]) AS ca, unnest($9::text[]) AS ia) AS t"#
         )
     };
 }
@@ -105,8 +106,9 @@ macro_rules! duplicate_insert {
         concat!(
             r#"INSERT INTO duplicate_record (uri, cid, "duplicateOf", "indexedAt")
                SELECT t.uri, t.cid, o.uri, t.at
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 AS t(uri, cid, creator, subject, at)
+               FROM (SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS cid,
+                 unnest($3::text[]) AS creator, unnest($4::text[]) AS subject,
+                 unnest($5::text[]) AS at) AS t
                JOIN "#,
             $table,
             " o ON o.creator = t.creator AND o.",
@@ -186,9 +188,9 @@ macro_rules! follow_insert {
             "INSERT INTO ",
             $table,
             r#" (uri, cid, creator, "subjectDid", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[])
-                 AS t(uri, cid, creator, subject, ca, ia)"#
+               SELECT * FROM (SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS cid,
+                 unnest($3::text[]) AS creator, unnest($4::text[]) AS subject,
+                 unnest($5::text[]) AS ca, unnest($6::text[]) AS ia) AS t"#
         )
     };
 }

@@ -1,4 +1,4 @@
-//! Inserts the typed rows of a round's records: one `INSERT … SELECT FROM unnest(…)` per table,
+//! Inserts the typed rows of a round's records: one `INSERT … SELECT unnest(…), …` per table,
 //! with `RETURNING` saying which rows really went in.
 //!
 //! Rows of [`Fresh::Yes`] records (their path had no `record` row before this round) cannot be in
@@ -144,9 +144,11 @@ async fn posts(
             r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
                  "replyParentCid", "createdAt", "indexedAt", langs, tags)
                SELECT uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l::jsonb, t::jsonb
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                 AS x(uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l, t)"#,
+               FROM (SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS cid,
+                 unnest($3::text[]) AS creator, unnest($4::text[]) AS text,
+                 unnest($5::text[]) AS rr, unnest($6::text[]) AS rrc, unnest($7::text[]) AS rp,
+                 unnest($8::text[]) AS rpc, unnest($9::text[]) AS ca, unnest($10::text[]) AS ia,
+                 unnest($11::text[]) AS l, unnest($12::text[]) AS t) AS x"#,
             r#"RETURNING uri, creator, "replyParent""#
         )),
         vec![
@@ -179,7 +181,8 @@ async fn posts(
         insert_sql!(
             fresh,
             r#"INSERT INTO post_embed_image ("postUri", "position", "imageCid", alt)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"#,
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[])"#,
             ""
         ),
         vec![
@@ -200,7 +203,8 @@ async fn posts(
         insert_sql!(
             fresh,
             r#"INSERT INTO post_embed_external ("postUri", uri, title, description, "thumbCid")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"#,
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[])"#,
             ""
         ),
         vec![
@@ -222,7 +226,7 @@ async fn posts(
         insert_sql!(
             fresh,
             r#"INSERT INTO post_embed_record ("postUri", "embedUri", "embedCid")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"#,
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[])"#,
             ""
         ),
         vec![
@@ -242,7 +246,7 @@ async fn posts(
         insert_sql!(
             fresh,
             r#"INSERT INTO post_embed_video ("postUri", "videoCid", alt)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"#,
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[])"#,
             ""
         ),
         vec![
@@ -259,8 +263,8 @@ async fn posts(
         insert_sql!(
             fresh,
             r#"INSERT INTO quote (uri, cid, subject, "subjectCid", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[])"#,
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[]), unnest($6::text[])"#,
             "RETURNING subject"
         ),
         vec![
@@ -290,8 +294,8 @@ async fn feed_items(
         insert_sql!(
             fresh,
             r#"INSERT INTO feed_item (uri, cid, type, "postUri", "originatorDid", "sortAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                    $6::text[])"#,
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[]), unnest($6::text[])"#,
             ""
         ),
         vec![
@@ -319,8 +323,9 @@ async fn others(
         conn,
         r#"INSERT INTO list (uri, cid, creator, name, purpose, description,
              "descriptionFacets", "avatarCid", "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+             unnest($9::text[]), unnest($10::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -344,8 +349,8 @@ async fn others(
         conn,
         r#"INSERT INTO list_item (uri, cid, creator, "subjectDid", "listUri", "createdAt",
              "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[], $7::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[]), unnest($7::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -366,8 +371,8 @@ async fn others(
         conn,
         r#"INSERT INTO list_block (uri, cid, creator, "subjectUri", "createdAt",
              "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -387,8 +392,9 @@ async fn others(
         conn,
         r#"INSERT INTO feed_generator (uri, cid, creator, "feedDid", "displayName",
              description, "descriptionFacets", "avatarCid", "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+             unnest($9::text[]), unnest($10::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -413,9 +419,9 @@ async fn others(
         r#"INSERT INTO profile (uri, cid, creator, "displayName", description,
              "avatarCid", "bannerCid", "joinedViaStarterPackUri", "pinnedPost",
              "pinnedPostCid", "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-             $11::text[], $12::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+             unnest($9::text[]), unnest($10::text[]), unnest($11::text[]), unnest($12::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -441,16 +447,16 @@ async fn others(
         (
             &t.thread_gates,
             r#"INSERT INTO thread_gate (uri, cid, creator, "postUri", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                 $6::text[])
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[]), unnest($6::text[])
                ON CONFLICT DO NOTHING RETURNING uri"#,
             "inserting thread_gate rows",
         ),
         (
             &t.post_gates,
             r#"INSERT INTO post_gate (uri, cid, creator, "postUri", "createdAt", "indexedAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                 $6::text[])
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[]), unnest($6::text[])
                ON CONFLICT DO NOTHING RETURNING uri"#,
             "inserting post_gate rows",
         ),
@@ -476,8 +482,8 @@ async fn others(
     let done = run(
         conn,
         r#"INSERT INTO starter_pack (uri, cid, creator, name, "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -496,8 +502,8 @@ async fn others(
     let done = run(
         conn,
         r#"INSERT INTO labeler (uri, cid, creator, "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),
@@ -516,8 +522,9 @@ async fn others(
         conn,
         r#"INSERT INTO verification (uri, cid, rkey, creator, subject, handle,
              "displayName", "createdAt", "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+             unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),
+             unnest($9::text[])
            ON CONFLICT DO NOTHING RETURNING uri"#,
         vec![
             col(rows, |r| &r.uri),

@@ -77,8 +77,9 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
         sqlx::query(
             r#"INSERT INTO label (src, uri, cid, val, neg, cts, exp)
                SELECT s, u, c, v, false, t, e
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-                 AS x(s, u, c, v, t, e)
+               FROM (SELECT unnest($1::text[]) AS s, unnest($2::text[]) AS u,
+                 unnest($3::text[]) AS c, unnest($4::text[]) AS v, unnest($5::text[]) AS t,
+                 unnest($6::text[]) AS e) AS x
                WHERE NOT EXISTS (SELECT 1 FROM label_negation n
                  WHERE n.src = x.s AND n.uri = x.u AND n.cid = x.c AND n.val = x.v
                    AND n.cts >= x.t)
@@ -101,8 +102,8 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
         let col = |f: fn(&Row) -> &str| neg.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();
         sqlx::query(
             r#"WITH x AS (
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                   AS x(s, u, c, v, t)
+                 SELECT * FROM (SELECT unnest($1::text[]) AS s, unnest($2::text[]) AS u,
+                   unnest($3::text[]) AS c, unnest($4::text[]) AS v, unnest($5::text[]) AS t) AS x
                ), gone AS (
                  DELETE FROM label l USING x
                  WHERE l.src = x.s AND l.uri = x.u AND l.cid = x.c AND l.val = x.v

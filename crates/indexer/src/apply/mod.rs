@@ -134,7 +134,7 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
     if !dids.is_empty() {
         sqlx::query(
             "SELECT pg_advisory_xact_lock($2, h) FROM \
-             (SELECT DISTINCT hashtext(d) AS h FROM unnest($1::text[]) AS d ORDER BY h) AS s",
+             (SELECT DISTINCT hashtext(unnest($1::text[])) AS h ORDER BY h) AS s",
         )
         .bind(&dids)
         .bind(DID_LOCKS)

@@ -85,7 +85,7 @@ pub(crate) async fn ancestors(
     let rows: Vec<(String, String)> = sqlx::query_as(
         r#"WITH RECURSIVE a(post, uri, height) AS (
              SELECT x.post, g.uri, 2
-             FROM unnest($1::text[], $2::text[]) AS x(post, parent)
+             FROM (SELECT unnest($1::text[]) AS post, unnest($2::text[]) AS parent) AS x
              JOIN post p ON p.uri = x.parent
              JOIN post g ON g.uri = p."replyParent"
              UNION ALL
@@ -202,8 +202,8 @@ pub(crate) async fn insert(
         () => {
             r#"INSERT INTO notification (did, "recordUri", "recordCid", author, reason,
                  "reasonSubject", "sortAt")
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                 $6::text[], $7::text[])"#
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[]), unnest($6::text[]), unnest($7::text[])"#
         };
     }
     let col = |f: fn(&Notif) -> &str| notifs.iter().map(f).collect::<Vec<_>>();

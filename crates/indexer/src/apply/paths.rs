@@ -104,14 +104,14 @@ pub(crate) async fn apply(
     let mut writes: Vec<Write<'_>> = Vec::new();
     // Written paths that had a tombstone: the new record's rev guards them from now on.
     let mut revived: Vec<String> = Vec::new();
-    for (op, uri) in ops.iter().zip(uris) {
-        let s = stored.get(&uri);
+    for (n, (op, uri)) in ops.iter().zip(uris).enumerate() {
+        let s = stored.get(&n);
         let record = s.and_then(|s| s.record.as_ref());
         let tomb = s.and_then(|s| s.tombstone.as_deref());
         match op {
             PathOp::Write(i, w) => {
                 touched_commit(touched, w.seq, &w.did, &w.rev, &w.commit);
-                let outcome = if dead.contains(&w.did)
+                let outcome = if dead.contains(w.did.as_str())
                     || tomb.is_some_and(|t| t >= w.rev.as_str())
                     || record.is_some_and(|(rev, _)| rev.as_str() > w.rev.as_str())
                 {
@@ -142,7 +142,7 @@ pub(crate) async fn apply(
             }
             PathOp::Delete(i, d) => {
                 touched_commit(touched, d.seq, &d.did, &d.rev, &d.commit);
-                let outcome = if dead.contains(&d.did)
+                let outcome = if dead.contains(d.did.as_str())
                     || record.is_some_and(|(rev, _)| rev.as_str() > d.rev.as_str())
                 {
                     Outcome::Stale
@@ -164,7 +164,7 @@ pub(crate) async fn apply(
             PathOp::Write(_, w) => (&w.did, &w.time),
             PathOp::Delete(_, d) => (&d.did, &d.time),
         };
-        if !dead.contains(did) {
+        if !dead.contains(did.as_str()) {
             touched.actor(did, time);
         }
     }
@@ -278,49 +278,50 @@ fn uri_of(rows: &Rows) -> Option<&str> {
     })
 }
 
-/// One path's stored state: uri, did, `record.rev`, `record.cid`, tombstone rev, account
-/// deleted.
-type StoredRow = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    bool,
-);
+/// One path's stored state: its index in the round, `record.rev`, `record.cid`, tombstone rev,
+/// account deleted.
+type StoredRow = (i64, Option<String>, Option<String>, Option<String>, bool);
 
-/// What is stored for each path, and which of the DIDs are deleted accounts: one round trip.
-async fn read_stored(
+/// What is stored for each path (by its index in `uris`, only paths with something stored),
+/// and which of the DIDs are deleted accounts: one round trip.
+async fn read_stored<'a>(
     conn: &mut PgConnection,
     uris: &[String],
-    dids: &[&str],
-) -> Result<(HashMap<String, Stored>, HashSet<String>), ApplyError> {
+    dids: &[&'a str],
+) -> Result<(HashMap<usize, Stored>, HashSet<&'a str>), ApplyError> {
     let rows: Vec<StoredRow> = sqlx::query_as(
         // One index probe per path, whatever the planner thinks of the tables' sizes:
-        // `OFFSET 0` keeps each lookup a parameterised subquery (see `deduplicated`).
-        r#"SELECT x.uri, x.did, r.rev, r.cid, t.rev, a.did IS NOT NULL
-               FROM unnest($1::text[], $2::text[]) AS x(uri, did)
+        // `OFFSET 0` keeps each lookup a parameterised subquery (see `deduplicated`). Fresh
+        // paths, the common case, return nothing.
+        r#"SELECT x.i, r.rev, r.cid, t.rev, a.did IS NOT NULL
+               FROM (SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS did,
+                 generate_series(1::int8, cardinality($1::text[])) AS i) AS x
                LEFT JOIN LATERAL (SELECT rev, cid FROM record WHERE uri = x.uri OFFSET 0) r
                  ON true
                LEFT JOIN LATERAL (SELECT rev FROM record_tombstone WHERE uri = x.uri OFFSET 0) t
                  ON true
                LEFT JOIN LATERAL (SELECT did FROM actor_tombstone WHERE did = x.did OFFSET 0) a
-                 ON true"#,
+                 ON true
+               WHERE r.rev IS NOT NULL OR t.rev IS NOT NULL OR a.did IS NOT NULL"#,
     )
     .bind(uris)
     .bind(dids)
     .fetch_all(&mut *conn)
     .await
     .step("reading record revs and tombstones")?;
-    let mut stored: HashMap<String, Stored> = HashMap::new();
+    let mut stored: HashMap<usize, Stored> = HashMap::new();
     let mut dead = HashSet::new();
-    for (uri, did, rev, cid, tombstone, is_dead) in rows {
-        if is_dead {
-            dead.insert(did);
+    for (i, rev, cid, tombstone, is_dead) in rows {
+        // `WITH ORDINALITY` counts from 1.
+        let Some(i) = usize::try_from(i - 1).ok().filter(|&i| i < uris.len()) else {
+            continue;
+        };
+        if is_dead && let Some(did) = dids.get(i) {
+            dead.insert(*did);
         }
         let record = rev.zip(cid);
         if record.is_some() || tombstone.is_some() {
-            stored.insert(uri, Stored { record, tombstone });
+            stored.insert(i, Stored { record, tombstone });
         }
     }
     Ok((stored, dead))
@@ -343,7 +344,7 @@ async fn apply_deletes(
         .step("deleting record rows")?;
     sqlx::query(
         r#"INSERT INTO record_tombstone (uri, did, rev, "indexedAt")
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+           SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[])
            ON CONFLICT (uri) DO UPDATE SET rev = excluded.rev, "indexedAt" = excluded."indexedAt"
            WHERE record_tombstone.rev < excluded.rev"#,
     )
@@ -410,7 +411,7 @@ async fn apply_deletes(
         // The remaining duplicates now duplicate the promoted record.
         sqlx::query(
             r#"UPDATE duplicate_record d SET "duplicateOf" = p.new
-               FROM unnest($1::text[], $2::text[]) AS p(old, new)
+               FROM (SELECT unnest($1::text[]) AS old, unnest($2::text[]) AS new) AS p
                WHERE d."duplicateOf" = p.old"#,
         )
         .bind(&old)
@@ -447,8 +448,8 @@ async fn write_records(
     macro_rules! insert {
         () => {
             r#"INSERT INTO record (uri, cid, did, json, "indexedAt", rev)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                 $6::text[])"#
+               SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                 unnest($4::text[]), unnest($5::text[]), unnest($6::text[])"#
         };
     }
     for fresh in [Fresh::Yes, Fresh::No] {
