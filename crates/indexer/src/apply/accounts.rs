@@ -236,17 +236,20 @@ pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result
         // row lock `ON CONFLICT DO UPDATE` takes (and logs) before updating. `did = ANY($1)`
         // keeps the rows found by the primary key whatever the statistics say (a plan cached
         // while the table was empty would otherwise scan it); the batch's DID locks keep other
-        // writers off these rows. Only DIDs without a row are inserted.
+        // writers off these rows. Only DIDs without a row are inserted; the ones just moved
+        // need no probe to tell.
         sqlx::query(
             r#"WITH x AS (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS c,
                  unnest($3::text[]) AS r),
                moved AS (
                  UPDATE actor_sync s SET "commitCid" = x.c, "repoRev" = x.r FROM x
                  WHERE s.did = ANY($1) AND s.did = x.d
-                   AND (s."repoRev" IS NULL OR s."repoRev" < x.r))
+                   AND (s."repoRev" IS NULL OR s."repoRev" < x.r)
+                 RETURNING s.did)
                INSERT INTO actor_sync (did, "commitCid", "repoRev")
                SELECT d, c, r FROM x
-               WHERE NOT EXISTS (SELECT 1 FROM actor_sync s WHERE s.did = x.d OFFSET 0)
+               WHERE d NOT IN (SELECT did FROM moved)
+                 AND NOT EXISTS (SELECT 1 FROM actor_sync s WHERE s.did = x.d OFFSET 0)
                  AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
                ORDER BY d
                ON CONFLICT (did) DO NOTHING"#,

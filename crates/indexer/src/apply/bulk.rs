@@ -12,9 +12,9 @@
 //! Statements whose `RETURNING` names more than one column are run where they are written,
 //! with [`bind`]; everything else goes through [`run`].
 
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::QueryAs;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{Arguments, FromRow, PgConnection, Postgres};
 
 use super::error::{ApplyError, Step};
 
@@ -27,6 +27,17 @@ pub(super) enum Column<'a> {
 }
 
 impl Column<'_> {
+    /// About the bytes of its binary array encoding: a header, then a length and the bytes of
+    /// each value.
+    fn encoded_len(&self) -> usize {
+        const HEADER: usize = 32;
+        HEADER
+            + match self {
+                Column::Text(v) => v.iter().map(|s| 4 + s.len()).sum::<usize>(),
+                Column::Nullable(v) => v.iter().map(|s| 4 + s.map_or(0, str::len)).sum(),
+            }
+    }
+
     fn is_empty(&self) -> bool {
         match self {
             Column::Text(v) => v.is_empty(),
@@ -45,11 +56,20 @@ pub(super) fn ocol<'a, T>(rows: &[&'a T], f: impl Fn(&'a T) -> Option<&'a str>) 
     Column::Nullable(rows.iter().map(|r| f(r)).collect())
 }
 
-/// `query` with `columns` bound as `$1, $2, …`.
+/// `sql` with `columns` bound as `$1, $2, …`.
 pub(super) fn bind<'q, O>(
-    mut query: QueryAs<'q, Postgres, O, PgArguments>,
+    sql: &'static str,
     columns: Vec<Column<'q>>,
-) -> QueryAs<'q, Postgres, O, PgArguments> {
+) -> QueryAs<'q, Postgres, O, PgArguments>
+where
+    O: for<'r> FromRow<'r, PgRow>,
+{
+    // Sized once: bound into the default empty buffer, tens of thousands of values grow it by
+    // doubling, copying everything bound so far each time.
+    let bytes = columns.iter().map(Column::encoded_len).sum();
+    let mut arguments = PgArguments::default();
+    arguments.reserve(columns.len(), bytes);
+    let mut query = sqlx::query_as_with(sql, arguments);
     for column in columns {
         query = match column {
             Column::Text(v) => query.bind(v),
@@ -71,9 +91,6 @@ pub(super) async fn run(
     if columns.first().is_none_or(Column::is_empty) {
         return Ok(Vec::new());
     }
-    let done: Vec<(String,)> = bind(sqlx::query_as(sql), columns)
-        .fetch_all(&mut *conn)
-        .await
-        .step(step)?;
+    let done: Vec<(String,)> = bind(sql, columns).fetch_all(&mut *conn).await.step(step)?;
     Ok(done.into_iter().map(|(v,)| v).collect())
 }

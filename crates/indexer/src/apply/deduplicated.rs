@@ -147,7 +147,7 @@ pub(super) async fn likes(
     };
     let candidates = &candidates(rows, fresh, |r| (&r.creator, &r.subject));
     let done: Vec<(String, String)> = bind(
-        sqlx::query_as(sql),
+        sql,
         vec![
             col(candidates, |r| &r.uri),
             col(candidates, |r| &r.cid),
@@ -241,7 +241,7 @@ pub(super) async fn follows(
     };
     let candidates = &candidates(rows, fresh, |r| (&r.creator, &r.subject_did));
     let done: Vec<(String, String, String)> = bind(
-        sqlx::query_as(sql),
+        sql,
         vec![
             col(candidates, |r| &r.uri),
             col(candidates, |r| &r.cid),

@@ -139,7 +139,7 @@ async fn posts(
     let tags: Vec<Option<String>> = p.iter().map(|r| json(&r.tags)).collect();
     // Written out rather than through `run`: it casts to jsonb and returns three columns.
     let done: Vec<(String, String, Option<String>)> = bind(
-        sqlx::query_as(insert_sql!(
+        insert_sql!(
             fresh,
             r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
                  "replyParentCid", "createdAt", "indexedAt", langs, tags)
@@ -150,7 +150,7 @@ async fn posts(
                  unnest($8::text[]) AS rpc, unnest($9::text[]) AS ca, unnest($10::text[]) AS ia,
                  unnest($11::text[]) AS l, unnest($12::text[]) AS t) AS x"#,
             r#"RETURNING uri, creator, "replyParent""#
-        )),
+        ),
         vec![
             col(&p, |r| &r.uri),
             col(&p, |r| &r.cid),

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
+use super::bulk::{Column, run};
 use super::error::{ApplyError, Step};
 use super::insert::Fresh;
 use crate::records::Rows;
@@ -206,29 +207,24 @@ pub(crate) async fn insert(
                  unnest($4::text[]), unnest($5::text[]), unnest($6::text[]), unnest($7::text[])"#
         };
     }
-    let col = |f: fn(&Notif) -> &str| notifs.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(match fresh {
+    let col = |f: fn(&Notif) -> &str| Column::Text(notifs.iter().map(f).collect());
+    let columns = vec![
+        col(|x| &x.did),
+        col(|x| &x.record_uri),
+        col(|x| &x.record_cid),
+        col(|x| &x.author),
+        col(|x| x.reason),
+        Column::Nullable(notifs.iter().map(|x| x.reason_subject.as_deref()).collect()),
+        col(|x| &x.sort_at),
+    ];
+    let sql = match fresh {
         Fresh::Yes => insert!(),
         Fresh::No => concat!(
             insert!(),
             r#" ON CONFLICT (did, "recordUri", reason) DO NOTHING"#
         ),
-    })
-    .bind(col(|x| &x.did))
-    .bind(col(|x| &x.record_uri))
-    .bind(col(|x| &x.record_cid))
-    .bind(col(|x| &x.author))
-    .bind(col(|x| x.reason))
-    .bind(
-        notifs
-            .iter()
-            .map(|x| x.reason_subject.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(col(|x| &x.sort_at))
-    .execute(&mut *conn)
-    .await
-    .step("inserting notifications")?;
+    };
+    run(conn, sql, columns, "inserting notifications").await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::PgConnection;
 use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
 
+use super::bulk::{Column, run};
 use super::error::{ApplyError, Step};
 use super::insert::{self, Fresh};
 use super::remove::{collection_of, remove};
@@ -462,25 +463,25 @@ async fn write_records(
             .map(|w| json_without_nul(&w.event.record))
             .collect();
         let column = |f: for<'b> fn(&'b Write<'b>) -> &'b str| {
-            writes.iter().map(|w| f(w)).collect::<Vec<_>>()
+            Column::Text(writes.iter().map(|w| f(w)).collect())
         };
-        sqlx::query(match fresh {
+        let sql = match fresh {
             Fresh::Yes => insert!(),
             Fresh::No => concat!(
                 insert!(),
                 r#" ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, json = excluded.json,
                       "indexedAt" = excluded."indexedAt", rev = excluded.rev"#
             ),
-        })
-        .bind(column(|w| &w.uri))
-        .bind(column(|w| &w.event.cid))
-        .bind(column(|w| &w.event.did))
-        .bind(&json)
-        .bind(column(|w| &w.indexed_at))
-        .bind(column(|w| &w.event.rev))
-        .execute(&mut *conn)
-        .await
-        .step("writing record rows")?;
+        };
+        let columns = vec![
+            column(|w| &w.uri),
+            column(|w| &w.event.cid),
+            column(|w| &w.event.did),
+            Column::Text(json.iter().map(String::as_str).collect()),
+            column(|w| &w.indexed_at),
+            column(|w| &w.event.rev),
+        ];
+        run(conn, sql, columns, "writing record rows").await?;
     }
     if !revived.is_empty() {
         sqlx::query("DELETE FROM record_tombstone WHERE uri = ANY($1)")
