@@ -137,10 +137,8 @@ async fn posts(
     let p: Vec<_> = rows.iter().map(|r| &r.post).collect();
     let langs: Vec<Option<String>> = p.iter().map(|r| json(&r.langs)).collect();
     let tags: Vec<Option<String>> = p.iter().map(|r| json(&r.tags)).collect();
-    // Written out rather than through `run`: it casts to jsonb and returns three columns.
-    let done: Vec<(String, String, Option<String>)> = bind(
-        insert_sql!(
-            fresh,
+    macro_rules! post_insert {
+        () => {
             r#"INSERT INTO post (uri, cid, creator, text, "replyRoot", "replyRootCid", "replyParent",
                  "replyParentCid", "createdAt", "indexedAt", langs, tags)
                SELECT uri, cid, creator, text, rr, rrc, rp, rpc, ca, ia, l::jsonb, t::jsonb
@@ -148,31 +146,67 @@ async fn posts(
                  unnest($3::text[]) AS creator, unnest($4::text[]) AS text,
                  unnest($5::text[]) AS rr, unnest($6::text[]) AS rrc, unnest($7::text[]) AS rp,
                  unnest($8::text[]) AS rpc, unnest($9::text[]) AS ca, unnest($10::text[]) AS ia,
-                 unnest($11::text[]) AS l, unnest($12::text[]) AS t) AS x"#,
-            r#"RETURNING uri, creator, "replyParent""#
-        ),
-        vec![
-            col(&p, |r| &r.uri),
-            col(&p, |r| &r.cid),
-            col(&p, |r| &r.creator),
-            col(&p, |r| &r.text),
-            ocol(&p, |r| r.reply_root.as_deref()),
-            ocol(&p, |r| r.reply_root_cid.as_deref()),
-            ocol(&p, |r| r.reply_parent.as_deref()),
-            ocol(&p, |r| r.reply_parent_cid.as_deref()),
-            col(&p, |r| &r.created_at),
-            col(&p, |r| &r.indexed_at),
-            Column::Nullable(langs.iter().map(Option::as_deref).collect()),
-            Column::Nullable(tags.iter().map(Option::as_deref).collect()),
-        ],
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .step("inserting post rows")?;
+                 unnest($11::text[]) AS l, unnest($12::text[]) AS t) AS x"#
+        };
+    }
+    let columns = vec![
+        col(&p, |r| &r.uri),
+        col(&p, |r| &r.cid),
+        col(&p, |r| &r.creator),
+        col(&p, |r| &r.text),
+        ocol(&p, |r| r.reply_root.as_deref()),
+        ocol(&p, |r| r.reply_root_cid.as_deref()),
+        ocol(&p, |r| r.reply_parent.as_deref()),
+        ocol(&p, |r| r.reply_parent_cid.as_deref()),
+        col(&p, |r| &r.created_at),
+        col(&p, |r| &r.indexed_at),
+        Column::Nullable(langs.iter().map(Option::as_deref).collect()),
+        Column::Nullable(tags.iter().map(Option::as_deref).collect()),
+    ];
+    let step = "inserting post rows";
+    let done: Vec<(&str, &str, Option<&str>)> = match fresh {
+        // Every row of a fresh record goes in: no need to ask which did.
+        Fresh::Yes => {
+            run(conn, post_insert!(), columns, step).await?;
+            p.iter()
+                .map(|r| {
+                    (
+                        r.uri.as_str(),
+                        r.creator.as_str(),
+                        r.reply_parent.as_deref(),
+                    )
+                })
+                .collect()
+        }
+        Fresh::No => {
+            let returned: Vec<(String, String, Option<String>)> = bind(
+                concat!(
+                    post_insert!(),
+                    "\nON CONFLICT DO NOTHING RETURNING uri, creator, \"replyParent\""
+                ),
+                columns,
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .step(step)?;
+            // Only the rows that went in count; look them up among the rows given.
+            let went_in: HashSet<&str> = returned.iter().map(|(u, _, _)| u.as_str()).collect();
+            p.iter()
+                .filter(|r| went_in.contains(r.uri.as_str()))
+                .map(|r| {
+                    (
+                        r.uri.as_str(),
+                        r.creator.as_str(),
+                        r.reply_parent.as_deref(),
+                    )
+                })
+                .collect()
+        }
+    };
     for (uri, creator, parent) in done {
-        touched.profile(&creator, ProfileCount::Posts, 1);
-        touched.post(parent.as_deref(), PostCount::Reply, 1);
-        inserted.insert(uri);
+        touched.profile(creator, ProfileCount::Posts, 1);
+        touched.post(parent, PostCount::Reply, 1);
+        inserted.insert(uri.to_owned());
     }
 
     let images: Vec<_> = rows.iter().flat_map(|r| &r.embeds.images).collect();

@@ -161,7 +161,8 @@ pub fn without_nul(record: &Value) -> Value {
 /// The text of [`without_nul`]`(record)`. Records almost never hold a NUL, so the record is
 /// serialized as it is and only cleaned (a copy of the whole tree) when the text shows one.
 pub fn json_without_nul(record: &Value) -> String {
-    let text = record.to_string();
+    // `to_string` of serde_json (into bytes), not `Display` (through a formatter, slower).
+    let text = serde_json::to_string(record).unwrap_or_else(|_| record.to_string());
     // serde_json writes NUL as `\u0000`; a literal backslash before `u0000` also matches,
     // which only costs the slower path.
     if text.contains("\\u0000") {
