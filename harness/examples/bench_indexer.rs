@@ -14,7 +14,7 @@
 //! CPU caches, PostgreSQL's own insert is at its fastest, and the indexer's fixed costs (a
 //! transaction's statements, new connections faulting in shared memory) weigh most. 160,000
 //! events (about 640,000 rows) is nearer an AppView's steady state; a smaller EVENTS shows the
-//! other end. On a 2-vCPU Intel machine, 160,000 events gave 57–61% of the ceiling per pair.
+//! other end. On a 2-vCPU Intel machine, 160,000 events gave 58–64% of the ceiling per pair.
 //!
 //! The ceiling is PostgreSQL's own speed for the same rows: after a run, every table the indexer
 //! wrote is copied to a staging table, emptied, and refilled from staging with `INSERT …
