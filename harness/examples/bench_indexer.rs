@@ -1,14 +1,15 @@
 //! Throughput of the indexer's write path against a private PostgreSQL, beside PostgreSQL's own
 //! `INSERT … SELECT` ceiling from a staging table on the same server in the same run.
 //!
-//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH [ACCOUNTS [WRITERS]]]]`
-//! (default 160000 events, batches of 1000 — what the indexer's group commit merges 20 consumer
-//! batches of 50 into — from 9990 accounts, with the indexer's default 4 writers). The mix is the firehose's: 50% likes, 20% posts
-//! (with images, replies, quotes with links), 15% follows, 10% reposts, 5% profile updates and
-//! deletes of earlier likes; each account writes once per round of ACCOUNTS events. Reports
-//! events/s for one writer and for 4 concurrent writers (each batch one transaction; each DID's
-//! events go to one writer, in order, as the indexer's DID-partitioned consumer hands them
-//! over), and the CPU this process (the indexer's side) and the whole machine spent meanwhile.
+//! `cargo run --release -p harness --example bench_indexer [-- EVENTS [BATCH [ACCOUNTS
+//! [WRITERS]]]]` (default 160000 events, batches of 1000 — what the indexer's group commit merges
+//! 20 consumer batches of 50 into — from 9990 accounts, with the indexer's default 4 writers).
+//! The mix is the firehose's: 50% likes, 20% posts (with images, replies, quotes with links), 15%
+//! follows, 10% reposts, 5% profile updates and deletes of earlier likes; each account writes
+//! once per round of ACCOUNTS events. Reports events/s for one writer and for 4 concurrent
+//! writers (each batch one transaction; each DID's events go to one writer, in order, as the
+//! indexer's DID-partitioned consumer hands them over), and the CPU this process (the indexer's
+//! side) and the whole machine spent meanwhile.
 //!
 //! The size matters: with tables of a few tens of thousands of rows, everything fits in the
 //! CPU caches, PostgreSQL's own insert is at its fastest, and the indexer's fixed costs (a

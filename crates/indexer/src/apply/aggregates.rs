@@ -30,17 +30,9 @@ struct Table {
     upsert: &'static str,
 }
 
-/// `INSERT … SELECT FROM x … ON CONFLICT DO UPDATE` adding the deltas of `x`.
-macro_rules! upsert {
-    ($table:literal, $key:literal, [$($column:literal = $delta:literal),+], $filter:literal) => {
-        concat!(
-            "INSERT INTO ", $table, " (", $key, $(", \"", $column, "\""),+, ") ",
-            "SELECT * FROM x ", $filter, " ORDER BY k ",
-            "ON CONFLICT (", $key, ") DO UPDATE SET ",
-            upsert!(@set $table, $($column),+)
-        )
-    };
-    (@set $table:literal, $first:literal $(, $column:literal)*) => {
+/// `"a" = table."a" + excluded."a", …`: each counted column plus its delta.
+macro_rules! add_deltas {
+    ($table:literal, $first:literal $(, $column:literal)*) => {
         concat!(
             "\"", $first, "\" = ", $table, ".\"", $first, "\" + excluded.\"", $first, "\""
             $(, ", \"", $column, "\" = ", $table, ".\"", $column, "\" + excluded.\"",
@@ -64,11 +56,14 @@ macro_rules! table {
                 "INSERT INTO ", $table, " (", $key, $(", \"", $column, "\""),+, ") ",
                 "SELECT k", $(", ", $delta),+, " FROM x WHERE stored ORDER BY k ",
                 "ON CONFLICT (", $key, ") DO UPDATE SET ",
-                upsert!(@set $table, $($column),+)
+                add_deltas!($table, $($column),+)
             ),
             upsert: concat!(
                 "WITH x AS (SELECT ", $deltas, ") ",
-                upsert!($table, $key, [$($column = $delta),+], "")
+                "INSERT INTO ", $table, " (", $key, $(", \"", $column, "\""),+, ") ",
+                "SELECT k", $(", ", $delta),+, " FROM x ORDER BY k ",
+                "ON CONFLICT (", $key, ") DO UPDATE SET ",
+                add_deltas!($table, $($column),+)
             ),
         }
     };
@@ -185,7 +180,8 @@ mod tests {
             "WITH x AS (SELECT unnest($1::text[]) AS k, unnest($2::int8[]) AS l, \
              unnest($3::int8[]) AS r, unnest($4::int8[]) AS s, unnest($5::int8[]) AS q) \
              INSERT INTO post_agg (uri, \"likeCount\", \"replyCount\", \"repostCount\", \
-             \"quoteCount\") SELECT * FROM x  ORDER BY k ON CONFLICT (uri) DO UPDATE SET \
+             \"quoteCount\") SELECT k, l, r, s, q FROM x ORDER BY k \
+             ON CONFLICT (uri) DO UPDATE SET \
              \"likeCount\" = post_agg.\"likeCount\" + excluded.\"likeCount\", \"replyCount\" = \
              post_agg.\"replyCount\" + excluded.\"replyCount\", \"repostCount\" = \
              post_agg.\"repostCount\" + excluded.\"repostCount\", \"quoteCount\" = \

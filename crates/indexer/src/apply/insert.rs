@@ -1,5 +1,5 @@
 //! Inserts the typed rows of a round's records: one `INSERT … SELECT unnest(…), …` per table,
-//! with `RETURNING` saying which rows really went in.
+//! with `RETURNING` saying which rows really went in where that is not known beforehand.
 //!
 //! Rows of [`Fresh::Yes`] records (their path had no `record` row before this round) cannot be in
 //! their tables: typed rows live and die with the record row, and the batch holds the DID locks
@@ -17,9 +17,9 @@ use std::collections::HashSet;
 
 use sqlx::PgConnection;
 
-use super::bulk::{Column, bind, col, ocol, run};
+use super::bulk::{Column, col, ocol, run};
 use super::deduplicated;
-use super::error::{ApplyError, Step};
+use super::error::ApplyError;
 use super::touched::{PostCount, ProfileCount, Touched};
 use crate::records::{
     BlockRow, FeedGeneratorRow, FeedItemRow, FollowRow, LabelerRow, LikeRow, ListBlockRow,
@@ -163,50 +163,25 @@ async fn posts(
         Column::Nullable(langs.iter().map(Option::as_deref).collect()),
         Column::Nullable(tags.iter().map(Option::as_deref).collect()),
     ];
+    // Every row of a fresh record goes in, so only replaced versions ask which did.
     let step = "inserting post rows";
-    let done: Vec<(&str, &str, Option<&str>)> = match fresh {
-        // Every row of a fresh record goes in: no need to ask which did.
+    let went_in: Option<HashSet<String>> = match fresh {
         Fresh::Yes => {
             run(conn, post_insert!(), columns, step).await?;
-            p.iter()
-                .map(|r| {
-                    (
-                        r.uri.as_str(),
-                        r.creator.as_str(),
-                        r.reply_parent.as_deref(),
-                    )
-                })
-                .collect()
+            None
         }
         Fresh::No => {
-            let returned: Vec<(String, String, Option<String>)> = bind(
-                concat!(
-                    post_insert!(),
-                    "\nON CONFLICT DO NOTHING RETURNING uri, creator, \"replyParent\""
-                ),
-                columns,
-            )
-            .fetch_all(&mut *conn)
-            .await
-            .step(step)?;
-            // Only the rows that went in count; look them up among the rows given.
-            let went_in: HashSet<&str> = returned.iter().map(|(u, _, _)| u.as_str()).collect();
-            p.iter()
-                .filter(|r| went_in.contains(r.uri.as_str()))
-                .map(|r| {
-                    (
-                        r.uri.as_str(),
-                        r.creator.as_str(),
-                        r.reply_parent.as_deref(),
-                    )
-                })
-                .collect()
+            let sql = concat!(post_insert!(), "\nON CONFLICT DO NOTHING RETURNING uri");
+            Some(run(conn, sql, columns, step).await?.into_iter().collect())
         }
     };
-    for (uri, creator, parent) in done {
-        touched.profile(creator, ProfileCount::Posts, 1);
-        touched.post(parent, PostCount::Reply, 1);
-        inserted.insert(uri.to_owned());
+    for r in p
+        .iter()
+        .filter(|r| went_in.as_ref().is_none_or(|w| w.contains(&r.uri)))
+    {
+        touched.profile(&r.creator, ProfileCount::Posts, 1);
+        touched.post(r.reply_parent.as_deref(), PostCount::Reply, 1);
+        inserted.insert(r.uri.clone());
     }
 
     let images: Vec<_> = rows.iter().flat_map(|r| &r.embeds.images).collect();

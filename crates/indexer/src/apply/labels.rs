@@ -102,8 +102,8 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
         let col = |f: fn(&Row) -> &str| neg.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();
         sqlx::query(
             r#"WITH x AS (
-                 SELECT * FROM (SELECT unnest($1::text[]) AS s, unnest($2::text[]) AS u,
-                   unnest($3::text[]) AS c, unnest($4::text[]) AS v, unnest($5::text[]) AS t) AS x
+                 SELECT unnest($1::text[]) AS s, unnest($2::text[]) AS u,
+                   unnest($3::text[]) AS c, unnest($4::text[]) AS v, unnest($5::text[]) AS t
                ), gone AS (
                  DELETE FROM label l USING x
                  WHERE l.src = x.s AND l.uri = x.u AND l.cid = x.c AND l.val = x.v

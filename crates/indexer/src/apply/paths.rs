@@ -313,7 +313,7 @@ async fn read_stored<'a>(
     let mut stored: HashMap<usize, Stored> = HashMap::new();
     let mut dead = HashSet::new();
     for (i, rev, cid, tombstone, is_dead) in rows {
-        // `WITH ORDINALITY` counts from 1.
+        // `generate_series` counts from 1.
         let Some(i) = usize::try_from(i - 1).ok().filter(|&i| i < uris.len()) else {
             continue;
         };
