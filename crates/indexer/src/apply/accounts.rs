@@ -1,6 +1,8 @@
 //! Events about a DID rather than a record: `account` (status, deletion), verified handles,
 //! `sync` and `repo` commit markers, and the `actor` / `actor_sync` rows every batch settles.
 
+use std::collections::HashSet;
+
 use sqlx::PgConnection;
 use streams::payloads::{AccountEvent, CommitMarker};
 
@@ -199,79 +201,83 @@ pub(crate) fn repo(m: &CommitMarker, touched: &mut Touched) -> Outcome {
     Outcome::Applied
 }
 
-/// Writes the `actor` rows and `actor_sync` commits the batch saw (never for deleted accounts).
+/// Writes the `actor_sync` commits and `actor` rows the batch saw (never for deleted accounts).
 pub(crate) async fn settle(conn: &mut PgConnection, touched: &Touched) -> Result<(), ApplyError> {
-    if !touched.actors.is_empty() {
-        // Nearly every DID has its row already: the probe drops those before they reach
-        // `ON CONFLICT`, whose speculative insert costs more per row (and stays for races).
-        // `OFFSET 0`: one index probe per DID, never a scan (see `deduplicated`).
-        sqlx::query(
-            r#"INSERT INTO actor (did, "indexedAt")
-               SELECT d, t FROM (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS t) AS x
-               WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = x.d OFFSET 0)
-                 AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
-               ORDER BY d
-               ON CONFLICT (did) DO NOTHING"#,
-        )
-        .bind(
-            touched
-                .actors
-                .keys()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            touched
-                .actors
-                .values()
-                .map(|t| indexed_at(t))
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *conn)
-        .await
-        .step("writing actor rows")?;
+    let unmoved = move_syncs(conn, touched).await?;
+    // A DID whose `actor_sync` row was just moved has its `actor` row: the two are inserted
+    // together (both here, in one transaction, both refused for a tombstoned DID) and deleted
+    // together (`delete_account`, under the DID's lock). Only the others need the probe; on a
+    // live stream that is nearly none.
+    let actors: Vec<(&str, String)> = touched
+        .actors
+        .iter()
+        .filter(|(did, _)| !touched.syncs.contains_key(*did) || unmoved.contains(did.as_str()))
+        .map(|(did, time)| (did.as_str(), indexed_at(time)))
+        .collect();
+    if actors.is_empty() {
+        return Ok(());
     }
-    if !touched.syncs.is_empty() {
-        // Nearly every DID has its row (a live commit moves it): a plain `UPDATE` skips the
-        // row lock `ON CONFLICT DO UPDATE` takes (and logs) before updating. `did = ANY($1)`
-        // keeps the rows found by the primary key whatever the statistics say (a plan cached
-        // while the table was empty would otherwise scan it); the batch's DID locks keep other
-        // writers off these rows. Only DIDs without a row are inserted; the ones just moved
-        // need no probe to tell.
-        sqlx::query(
-            r#"WITH x AS (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS c,
-                 unnest($3::text[]) AS r),
-               moved AS (
-                 UPDATE actor_sync s SET "commitCid" = x.c, "repoRev" = x.r FROM x
-                 WHERE s.did = ANY($1) AND s.did = x.d
-                   AND (s."repoRev" IS NULL OR s."repoRev" < x.r)
-                 RETURNING s.did)
-               INSERT INTO actor_sync (did, "commitCid", "repoRev")
-               SELECT d, c, r FROM x
-               WHERE d NOT IN (SELECT did FROM moved)
-                 AND NOT EXISTS (SELECT 1 FROM actor_sync s WHERE s.did = x.d OFFSET 0)
-                 AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
-               ORDER BY d
-               ON CONFLICT (did) DO NOTHING"#,
-        )
-        .bind(touched.syncs.keys().map(String::as_str).collect::<Vec<_>>())
-        .bind(
-            touched
-                .syncs
-                .values()
-                .map(|(_, c)| c.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            touched
-                .syncs
-                .values()
-                .map(|(r, _)| r.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *conn)
-        .await
-        .step("moving actor_sync forward")?;
-    }
+    // The probe drops DIDs with a row before they reach `ON CONFLICT`, whose speculative insert
+    // costs more per row (and stays for races). `OFFSET 0`: one index probe per DID, never a
+    // scan (see `deduplicated`).
+    sqlx::query(
+        r#"INSERT INTO actor (did, "indexedAt")
+           SELECT d, t FROM (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS t) AS x
+           WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = x.d OFFSET 0)
+             AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = x.d OFFSET 0)
+           ORDER BY d
+           ON CONFLICT (did) DO NOTHING"#,
+    )
+    .bind(actors.iter().map(|(did, _)| *did).collect::<Vec<_>>())
+    .bind(actors.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await
+    .step("writing actor rows")?;
     Ok(())
+}
+
+/// Moves `actor_sync` forward to the batch's commits (inserting rows for DIDs without one);
+/// returns the DIDs whose row was not moved (new, tombstoned, or already at that commit).
+async fn move_syncs(
+    conn: &mut PgConnection,
+    touched: &Touched,
+) -> Result<HashSet<String>, ApplyError> {
+    if touched.syncs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    // Nearly every DID has its row (a live commit moves it): a plain `UPDATE` skips the row
+    // lock `ON CONFLICT DO UPDATE` takes (and logs) before updating. `did = ANY($1)` keeps the
+    // rows found by the primary key whatever the statistics say (a plan cached while the table
+    // was empty would otherwise scan it); the batch's DID locks keep other writers off these
+    // rows. Only DIDs without a row are inserted; the ones just moved need no probe to tell.
+    let (revs, cids): (Vec<&str>, Vec<&str>) = touched
+        .syncs
+        .values()
+        .map(|(rev, cid)| (rev.as_str(), cid.as_str()))
+        .unzip();
+    let unmoved: Vec<String> = sqlx::query_scalar(
+        r#"WITH x AS (SELECT unnest($1::text[]) AS d, unnest($2::text[]) AS c,
+             unnest($3::text[]) AS r),
+           moved AS (
+             UPDATE actor_sync s SET "commitCid" = x.c, "repoRev" = x.r FROM x
+             WHERE s.did = ANY($1) AND s.did = x.d
+               AND (s."repoRev" IS NULL OR s."repoRev" < x.r)
+             RETURNING s.did),
+           unmoved AS MATERIALIZED (SELECT d, c, r FROM x WHERE d NOT IN (SELECT did FROM moved)),
+           added AS (
+             INSERT INTO actor_sync (did, "commitCid", "repoRev")
+             SELECT d, c, r FROM unmoved u
+             WHERE NOT EXISTS (SELECT 1 FROM actor_sync s WHERE s.did = u.d OFFSET 0)
+               AND NOT EXISTS (SELECT 1 FROM actor_tombstone a WHERE a.did = u.d OFFSET 0)
+             ORDER BY d
+             ON CONFLICT (did) DO NOTHING)
+           SELECT d FROM unmoved"#,
+    )
+    .bind(touched.syncs.keys().map(String::as_str).collect::<Vec<_>>())
+    .bind(cids)
+    .bind(revs)
+    .fetch_all(&mut *conn)
+    .await
+    .step("moving actor_sync forward")?;
+    Ok(unmoved.into_iter().collect())
 }

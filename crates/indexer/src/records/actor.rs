@@ -3,7 +3,7 @@
 
 use super::Source;
 use super::error::{InvalidReason, InvalidRecord};
-use super::fields::{Len, Object, required};
+use super::fields::{Len, Object};
 
 /// A row of `profile`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,11 +86,8 @@ pub(crate) fn profile(source: &Source<'_>, obj: &Object<'_>) -> Result<ProfileRo
 
 pub(crate) fn labeler(source: &Source<'_>, obj: &Object<'_>) -> Result<LabelerRow, InvalidRecord> {
     require_self(source)?;
-    let policies = required(obj.object("policies")?, &obj.at("policies"))?;
-    required(
-        policies.array("labelValues", Len::ANY)?,
-        &policies.at("labelValues"),
-    )?;
+    let policies = obj.need(obj.object("policies")?, "policies")?;
+    policies.need(policies.array("labelValues", Len::ANY)?, "labelValues")?;
     Ok(LabelerRow {
         uri: source.uri(),
         cid: source.cid.to_owned(),

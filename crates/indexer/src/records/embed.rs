@@ -7,7 +7,7 @@
 use super::error::{InvalidReason, InvalidRecord};
 use protocol::syntax::AtUri;
 
-use super::fields::{Len, Object, required};
+use super::fields::{Len, Object};
 
 const IMAGES: &str = "app.bsky.embed.images";
 const VIDEO: &str = "app.bsky.embed.video";
@@ -85,13 +85,13 @@ pub(crate) fn parse(post_uri: &str, post: &Object<'_>) -> Result<Embeds, Invalid
     let Some(embed) = post.object("embed")? else {
         return Ok(embeds);
     };
-    let kind = required(embed.type_name()?, &embed.at("$type"))?;
+    let kind = embed.need(embed.type_name()?, "$type")?;
     match kind {
         RECORD_WITH_MEDIA => {
-            let record = required(embed.object("record")?, &embed.at("record"))?;
+            let record = embed.need(embed.object("record")?, "record")?;
             embeds.record = Some(record_row(post_uri, &record)?);
-            let media = required(embed.object("media")?, &embed.at("media"))?;
-            let media_kind = required(media.type_name()?, &media.at("$type"))?;
+            let media = embed.need(embed.object("media")?, "media")?;
+            let media_kind = media.need(media.type_name()?, "$type")?;
             media_rows(post_uri, media_kind, &media, &mut embeds)?;
         }
         RECORD => embeds.record = Some(record_row(post_uri, &embed)?),
@@ -124,13 +124,13 @@ fn media_rows(
 ) -> Result<(), InvalidRecord> {
     match kind {
         IMAGES => {
-            let images = required(media.array("images", Len::max(4))?, &media.at("images"))?;
+            let images = media.need(media.array("images", Len::max(4))?, "images")?;
             for (i, image) in images.iter().enumerate() {
                 let image = Object::new(image, format!("{}[{i}]", media.at("images")))?;
                 embeds.images.push(EmbedImageRow {
                     post_uri: post_uri.to_owned(),
                     position: i.to_string(),
-                    image_cid: required(image.blob_cid("image")?, &image.at("image"))?,
+                    image_cid: image.need(image.blob_cid("image")?, "image")?,
                     alt: image.req_text("alt", Len::ANY)?,
                 });
             }
@@ -138,12 +138,12 @@ fn media_rows(
         VIDEO => {
             embeds.video = Some(EmbedVideoRow {
                 post_uri: post_uri.to_owned(),
-                video_cid: required(media.blob_cid("video")?, &media.at("video"))?,
+                video_cid: media.need(media.blob_cid("video")?, "video")?,
                 alt: media.text("alt", Len::max(10_000))?,
             });
         }
         EXTERNAL => {
-            let external = required(media.object("external")?, &media.at("external"))?;
+            let external = media.need(media.object("external")?, "external")?;
             let uri = external.req_text("uri", Len::ANY)?;
             if uri.is_empty() {
                 return Err(InvalidRecord::new(

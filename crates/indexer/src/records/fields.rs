@@ -37,22 +37,16 @@ impl Len {
         Len { min, max }
     }
 
-    fn check(self, len: usize, path: &str) -> Result<(), InvalidRecord> {
-        if len < self.min {
-            return Err(InvalidRecord::new(
-                InvalidReason::BadLength,
-                path,
-                "too short",
-            ));
-        }
-        if len > self.max {
-            return Err(InvalidRecord::new(
-                InvalidReason::BadLength,
-                path,
-                "too long",
-            ));
-        }
-        Ok(())
+    /// `len` within bounds, or an error at `path` (built only then).
+    fn check(self, len: usize, path: impl FnOnce() -> String) -> Result<(), InvalidRecord> {
+        let detail = if len < self.min {
+            "too short"
+        } else if len > self.max {
+            "too long"
+        } else {
+            return Ok(());
+        };
+        Err(InvalidRecord::new(InvalidReason::BadLength, path(), detail))
     }
 }
 
@@ -114,11 +108,6 @@ fn bad_format(path: &str, detail: &'static str) -> InvalidRecord {
     InvalidRecord::new(InvalidReason::BadFormat, path, detail)
 }
 
-/// Fails with "missing" unless the optional value is present.
-pub(crate) fn required<T>(value: Option<T>, path: &str) -> Result<T, InvalidRecord> {
-    value.ok_or_else(|| missing(path))
-}
-
 impl<'a> Object<'a> {
     /// `value` as an object located at `path`.
     pub(crate) fn new(value: &'a Value, path: impl Into<String>) -> Result<Self, InvalidRecord> {
@@ -143,6 +132,12 @@ impl<'a> Object<'a> {
         join(&self.path, name)
     }
 
+    /// `value`, the optional field `name`, or "missing" (its path built only then: most
+    /// fields are present, and a path is an allocation).
+    pub(crate) fn need<T>(&self, value: Option<T>, name: &str) -> Result<T, InvalidRecord> {
+        value.ok_or_else(|| missing(&self.at(name)))
+    }
+
     /// The raw value of field `name`, if present.
     pub(crate) fn raw(&self, name: &str) -> Option<&'a Value> {
         self.map.get(name)
@@ -162,13 +157,13 @@ impl<'a> Object<'a> {
         let Some(s) = self.raw_str(name)? else {
             return Ok(None);
         };
-        len.check(s.len(), &self.at(name))?;
+        len.check(s.len(), || self.at(name))?;
         Ok(Some(clean(s)))
     }
 
     /// Required free text within `len`, with `\u0000` removed.
     pub(crate) fn req_text(&self, name: &str, len: Len) -> Result<String, InvalidRecord> {
-        required(self.text(name, len)?, &self.at(name))
+        self.need(self.text(name, len)?, name)
     }
 
     /// Optional datetime, normalised to `YYYY-MM-DDTHH:MM:SS.sssZ`.
@@ -187,12 +182,12 @@ impl<'a> Object<'a> {
 
     /// Required datetime, normalised.
     pub(crate) fn req_datetime(&self, name: &str) -> Result<String, InvalidRecord> {
-        required(self.datetime(name)?, &self.at(name))
+        self.need(self.datetime(name)?, name)
     }
 
     /// Required DID.
     pub(crate) fn req_did(&self, name: &str) -> Result<String, InvalidRecord> {
-        let s = required(self.raw_str(name)?, &self.at(name))?;
+        let s = self.need(self.raw_str(name)?, name)?;
         s.parse::<Did>()
             .map(Did::into_string)
             .map_err(|_| bad_format(&self.at(name), "not a DID"))
@@ -210,12 +205,12 @@ impl<'a> Object<'a> {
 
     /// Required AT-URI.
     pub(crate) fn req_at_uri(&self, name: &str) -> Result<AtUri, InvalidRecord> {
-        required(self.at_uri(name)?, &self.at(name))
+        self.need(self.at_uri(name)?, name)
     }
 
     /// Required handle, as written.
     pub(crate) fn req_handle(&self, name: &str) -> Result<String, InvalidRecord> {
-        let s = required(self.raw_str(name)?, &self.at(name))?;
+        let s = self.need(self.raw_str(name)?, name)?;
         s.parse::<Handle>()
             .map(Handle::into_string)
             .map_err(|_| bad_format(&self.at(name), "not a handle"))
@@ -223,7 +218,7 @@ impl<'a> Object<'a> {
 
     /// Required CID string, as written.
     pub(crate) fn req_cid(&self, name: &str) -> Result<String, InvalidRecord> {
-        let s = required(self.raw_str(name)?, &self.at(name))?;
+        let s = self.need(self.raw_str(name)?, name)?;
         check_cid(s, &self.at(name))?;
         Ok(s.to_owned())
     }
@@ -241,7 +236,7 @@ impl<'a> Object<'a> {
         match self.map.get(name) {
             None => Ok(None),
             Some(Value::Array(items)) => {
-                len.check(items.len(), &self.at(name))?;
+                len.check(items.len(), || self.at(name))?;
                 Ok(Some(items))
             }
             Some(_) => Err(wrong_type(&self.at(name), "expected an array")),
@@ -260,11 +255,11 @@ impl<'a> Object<'a> {
         };
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let path = format!("{}[{i}]", self.at(name));
+            let path = || format!("{}[{i}]", self.at(name));
             let Value::String(s) = item else {
-                return Err(wrong_type(&path, "expected a string"));
+                return Err(wrong_type(&path(), "expected a string"));
             };
-            item_len.check(s.len(), &path)?;
+            item_len.check(s.len(), path)?;
             out.push(clean(s));
         }
         Ok(Some(out))
@@ -303,7 +298,7 @@ impl<'a> Object<'a> {
 
     /// Required strong reference.
     pub(crate) fn req_strong_ref(&self, name: &str) -> Result<StrongRef, InvalidRecord> {
-        required(self.strong_ref(name)?, &self.at(name))
+        self.need(self.strong_ref(name)?, name)
     }
 
     /// The CID of an optional blob, in the current form (`{"$type": "blob", "ref": {"$link"}}`)
@@ -318,10 +313,10 @@ impl<'a> Object<'a> {
                 _ => return Err(wrong_type(&blob.at("ref"), "expected a {\"$link\": CID}")),
             },
             Some(_) => return Err(wrong_type(&blob.at("ref"), "expected a {\"$link\": CID}")),
-            None => required(blob.raw_str("cid")?, &blob.at("ref"))?,
+            None => blob.need(blob.raw_str("cid")?, "ref")?,
         };
         check_cid(cid, blob.path())?;
-        required(blob.raw_str("mimeType")?, &blob.at("mimeType"))?;
+        blob.need(blob.raw_str("mimeType")?, "mimeType")?;
         Ok(Some(cid.to_owned()))
     }
 

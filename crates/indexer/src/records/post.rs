@@ -3,7 +3,7 @@
 
 use super::embed::{self, Embeds};
 use super::error::{InvalidReason, InvalidRecord};
-use super::fields::{Len, Object, required};
+use super::fields::{Len, Object};
 use super::{Source, sort_at};
 
 /// Lexicon limits of a post.
@@ -154,9 +154,9 @@ fn mentions(obj: &Object<'_>) -> Result<Vec<String>, InvalidRecord> {
     };
     for (i, facet) in facets.iter().enumerate() {
         let facet = Object::new(facet, format!("{}[{i}]", obj.at("facets")))?;
-        let index = required(facet.object("index")?, &facet.at("index"))?;
+        let index = facet.need(facet.object("index")?, "index")?;
         for end in ["byteStart", "byteEnd"] {
-            if !required(index.raw(end), &index.at(end))?.is_u64() {
+            if !index.need(index.raw(end), end)?.is_u64() {
                 return Err(InvalidRecord::new(
                     InvalidReason::WrongType,
                     index.at(end),
@@ -164,10 +164,10 @@ fn mentions(obj: &Object<'_>) -> Result<Vec<String>, InvalidRecord> {
                 ));
             }
         }
-        let features = required(facet.array("features", Len::ANY)?, &facet.at("features"))?;
+        let features = facet.need(facet.array("features", Len::ANY)?, "features")?;
         for (j, feature) in features.iter().enumerate() {
             let feature = Object::new(feature, format!("{}[{j}]", facet.at("features")))?;
-            match required(feature.type_name()?, &feature.at("$type"))? {
+            match feature.need(feature.type_name()?, "$type")? {
                 MENTION => {
                     let did = feature.req_did("did")?;
                     if !mentioned.contains(&did) {
