@@ -850,6 +850,69 @@ async fn a_batch_that_loses_the_race_to_create_an_aggregate_row_still_adds_exact
     Ok(())
 }
 
+#[tokio::test]
+async fn a_negation_written_beside_the_label_it_negates_still_removes_it() -> anyhow::Result<()> {
+    let pg = TestPostgres::start().await?;
+    let pool = database(&pg).await?;
+    let (src, target, val) = ("did:plc:labeler", uri(ALICE, POST, "p1"), "spam");
+    // Another batch is writing the positive label (frames of one labeler are not handled in
+    // order) and has not committed: the negation must wait for it, then remove its row, rather
+    // than delete nothing and leave the label standing once the other batch commits.
+    let mut other = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(indexer::apply::LABEL_LOCKS)
+        .bind(indexer::apply::label_lock_key(src, &target, "", val))
+        .execute(&mut *other)
+        .await?;
+    sqlx::query(
+        "INSERT INTO label (src, uri, cid, val, neg, cts) VALUES ($1, $2, '', $3, false, $4)",
+    )
+    .bind(src)
+    .bind(&target)
+    .bind(val)
+    .bind("2026-01-01T00:00:00.000Z")
+    .execute(&mut *other)
+    .await?;
+    let negation = Label {
+        ver: 1,
+        src: src.into(),
+        uri: target.clone(),
+        cid: None,
+        val: val.into(),
+        neg: Some(true),
+        cts: "2026-01-02T00:00:00.000Z".into(),
+        exp: None,
+        sig: None,
+    };
+    let batch = vec![Change::Labels(LabelsEntry {
+        seq: 2,
+        labels: vec![negation],
+    })];
+    let writer = tokio::spawn({
+        let pool = pool.clone();
+        async move { indexer::apply::apply_batch(&pool, &batch).await }
+    });
+    wait_until("the negation to wait on the other batch", WAIT, || {
+        let pool = pool.clone();
+        async move {
+            let waiting: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND datname = current_database())",
+            )
+            .fetch_one(&pool)
+            .await?;
+            Ok(waiting.then_some(()))
+        }
+    })
+    .await?;
+    other.commit().await?;
+    assert_eq!(writer.await??, vec![Outcome::Applied]);
+    let standing = count(&pool, "SELECT count(*) FROM label").await?;
+    let negations = count(&pool, "SELECT count(*) FROM label_negation").await?;
+    assert_eq!((standing, negations), (0, 1));
+    Ok(())
+}
+
 /// Applies a batch, retrying transient failures (deadlocks) as the consumer runner would.
 async fn apply_batch_retrying(pool: &sqlx::PgPool, batch: &[Change]) -> anyhow::Result<()> {
     let mut attempts = 0;

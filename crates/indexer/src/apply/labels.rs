@@ -6,6 +6,13 @@
 //! older than the stored one, or not newer than the key's remembered negation, changes nothing,
 //! so replaying an older label can neither roll back a newer one nor bring back a negated one.
 //! `\u0000` is removed.
+//!
+//! Labels have no DID lock, and the frames of one labeler are not handled in order: two
+//! batches may write the same key at once. Neither would see the other's uncommitted row (a
+//! negation deleting nothing while a positive goes in, the positive not seeing the negation),
+//! so each batch first locks its keys (`pg_advisory_xact_lock`, sorted by hash). They are
+//! taken after the DID locks and before the aggregates, like every batch does, so no two
+//! batches wait on each other in a cycle.
 
 use std::collections::HashMap;
 
@@ -13,7 +20,7 @@ use sqlx::PgConnection;
 use streams::payloads::Label;
 
 use super::error::{ApplyError, Step};
-use super::indexed_at;
+use super::{LABEL_LOCKS, indexed_at};
 
 /// A label ready for its row.
 struct Row {
@@ -69,9 +76,32 @@ fn collapse(labels: &[&Label]) -> Vec<Row> {
     rows
 }
 
+/// The text whose `hashtext` is a label key's advisory lock in [`LABEL_LOCKS`]: the key's
+/// parts (NUL removed, as stored) joined by NUL's stand-in `\u{1}`.
+pub fn label_lock_key(src: &str, uri: &str, cid: &str, val: &str) -> String {
+    [src, uri, cid, val].map(clean).join("\u{1}")
+}
+
 /// Applies `labels`.
 pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<(), ApplyError> {
-    let (neg, pos): (Vec<Row>, Vec<Row>) = collapse(labels).into_iter().partition(|r| r.neg);
+    let rows = collapse(labels);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| label_lock_key(&r.src, &r.uri, &r.cid, &r.val))
+        .collect();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($2, h) FROM \
+         (SELECT DISTINCT hashtext(unnest($1::text[])) AS h ORDER BY h) AS s",
+    )
+    .bind(&keys)
+    .bind(LABEL_LOCKS)
+    .execute(&mut *conn)
+    .await
+    .step("locking label keys")?;
+    let (neg, pos): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.neg);
     if !pos.is_empty() {
         let col = |f: fn(&Row) -> &str| pos.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();
         sqlx::query(

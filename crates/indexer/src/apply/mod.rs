@@ -29,6 +29,7 @@ mod touched;
 mod validate;
 
 pub use error::ApplyError;
+pub use labels::label_lock_key;
 
 use protocol::syntax::normalize_datetime;
 use sqlx::PgPool;
@@ -41,6 +42,8 @@ use touched::Touched;
 
 /// Advisory-lock namespace of per-DID locks.
 pub(crate) const DID_LOCKS: i32 = 1;
+/// Advisory-lock namespace of per-label-key locks: `hashtext` of [`label_lock_key`].
+pub const LABEL_LOCKS: i32 = 2;
 
 /// One change to apply.
 #[derive(Debug, Clone, PartialEq)]
