@@ -827,19 +827,7 @@ async fn a_batch_that_loses_the_race_to_create_an_aggregate_row_still_adds_exact
         let pool = pool.clone();
         async move { indexer::apply::apply_batch(&pool, &batch).await }
     });
-    wait_until("the batch to wait on the other writer's row", WAIT, || {
-        let pool = pool.clone();
-        async move {
-            let waiting: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND datname = current_database())",
-            )
-            .fetch_one(&pool)
-            .await?;
-            Ok(waiting.then_some(()))
-        }
-    })
-    .await?;
+    wait_for_a_lock_wait(&pool, "the batch to wait on the other writer's row").await?;
     other.commit().await?;
     assert_eq!(writer.await??, vec![Outcome::Applied]);
     let likes: i64 = sqlx::query_scalar(r#"SELECT "likeCount" FROM post_agg WHERE uri = $1"#)
@@ -892,7 +880,18 @@ async fn a_negation_written_beside_the_label_it_negates_still_removes_it() -> an
         let pool = pool.clone();
         async move { indexer::apply::apply_batch(&pool, &batch).await }
     });
-    wait_until("the negation to wait on the other batch", WAIT, || {
+    wait_for_a_lock_wait(&pool, "the negation to wait on the other batch").await?;
+    other.commit().await?;
+    assert_eq!(writer.await??, vec![Outcome::Applied]);
+    let standing = count(&pool, "SELECT count(*) FROM label").await?;
+    let negations = count(&pool, "SELECT count(*) FROM label_negation").await?;
+    assert_eq!((standing, negations), (0, 1));
+    Ok(())
+}
+
+/// Waits until a session of this database waits on a lock (`what` names it in the timeout).
+async fn wait_for_a_lock_wait(pool: &sqlx::PgPool, what: &str) -> anyhow::Result<()> {
+    wait_until(what, WAIT, || {
         let pool = pool.clone();
         async move {
             let waiting: bool = sqlx::query_scalar(
@@ -904,13 +903,7 @@ async fn a_negation_written_beside_the_label_it_negates_still_removes_it() -> an
             Ok(waiting.then_some(()))
         }
     })
-    .await?;
-    other.commit().await?;
-    assert_eq!(writer.await??, vec![Outcome::Applied]);
-    let standing = count(&pool, "SELECT count(*) FROM label").await?;
-    let negations = count(&pool, "SELECT count(*) FROM label_negation").await?;
-    assert_eq!((standing, negations), (0, 1));
-    Ok(())
+    .await
 }
 
 /// Applies a batch, retrying transient failures (deadlocks) as the consumer runner would.

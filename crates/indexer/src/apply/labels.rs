@@ -10,9 +10,8 @@
 //! Labels have no DID lock, and the frames of one labeler are not handled in order: two
 //! batches may write the same key at once. Neither would see the other's uncommitted row (a
 //! negation deleting nothing while a positive goes in, the positive not seeing the negation),
-//! so each batch first locks its keys (`pg_advisory_xact_lock`, sorted by hash). They are
-//! taken after the DID locks and before the aggregates, like every batch does, so no two
-//! batches wait on each other in a cycle.
+//! so each batch first locks its keys ([`locks`]). They are taken after the DID locks and
+//! before the aggregates, in every batch, so no two batches wait on each other in a cycle.
 
 use std::collections::HashMap;
 
@@ -20,7 +19,8 @@ use sqlx::PgConnection;
 use streams::payloads::Label;
 
 use super::error::{ApplyError, Step};
-use super::{LABEL_LOCKS, indexed_at};
+use super::indexed_at;
+use super::locks::{self, LABEL_LOCKS};
 
 /// A label ready for its row.
 struct Row {
@@ -92,15 +92,8 @@ pub(crate) async fn apply(conn: &mut PgConnection, labels: &[&Label]) -> Result<
         .iter()
         .map(|r| label_lock_key(&r.src, &r.uri, &r.cid, &r.val))
         .collect();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock($2, h) FROM \
-         (SELECT DISTINCT hashtext(unnest($1::text[])) AS h ORDER BY h) AS s",
-    )
-    .bind(&keys)
-    .bind(LABEL_LOCKS)
-    .execute(&mut *conn)
-    .await
-    .step("locking label keys")?;
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    locks::lock(conn, LABEL_LOCKS, &keys, "locking label keys").await?;
     let (neg, pos): (Vec<Row>, Vec<Row>) = rows.into_iter().partition(|r| r.neg);
     if !pos.is_empty() {
         let col = |f: fn(&Row) -> &str| pos.iter().map(|r| f(r).to_owned()).collect::<Vec<_>>();

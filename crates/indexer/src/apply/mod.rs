@@ -21,6 +21,7 @@ mod deduplicated;
 mod error;
 mod insert;
 mod labels;
+mod locks;
 mod notify;
 mod paths;
 mod remove;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use error::ApplyError;
 pub use labels::label_lock_key;
+pub use locks::LABEL_LOCKS;
 
 use protocol::syntax::normalize_datetime;
 use sqlx::PgPool;
@@ -39,11 +41,6 @@ use crate::records::InvalidRecord;
 use error::Step;
 use paths::PathOp;
 use touched::Touched;
-
-/// Advisory-lock namespace of per-DID locks.
-pub(crate) const DID_LOCKS: i32 = 1;
-/// Advisory-lock namespace of per-label-key locks: `hashtext` of [`label_lock_key`].
-pub const LABEL_LOCKS: i32 = 2;
 
 /// One change to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,28 +120,18 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
         return Ok(outcomes);
     }
     let mut tx = pool.begin().await.step("beginning a transaction")?;
-    let mut dids: Vec<String> = rounds
+    let mut dids: Vec<&str> = rounds
         .iter()
         .flatten()
         .filter_map(|&i| match changes.get(i)? {
-            Change::Event(e) => Some(e.did().to_owned()),
-            Change::Handle(h) => Some(h.did.clone()),
+            Change::Event(e) => Some(e.did()),
+            Change::Handle(h) => Some(h.did.as_str()),
             Change::Labels(_) => None,
         })
         .collect();
-    dids.sort();
+    dids.sort_unstable();
     dids.dedup();
-    if !dids.is_empty() {
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock($2, h) FROM \
-             (SELECT DISTINCT hashtext(unnest($1::text[])) AS h ORDER BY h) AS s",
-        )
-        .bind(&dids)
-        .bind(DID_LOCKS)
-        .execute(&mut *tx)
-        .await
-        .step("locking DIDs")?;
-    }
+    locks::lock(&mut tx, locks::DID_LOCKS, &dids, "locking DIDs").await?;
 
     let mut touched = Touched::default();
     let mut labels = Vec::new();
