@@ -651,7 +651,7 @@ async fn main() -> anyhow::Result<()> {
         "  ratio to the ceiling: {:.0}% (1 writer)",
         100.0 * one.per_sec / top
     );
-    // This machine's speed drifts by ±15% within minutes: each 4-writer run is set against
+    // This machine's speed drifts by ±20% within minutes: each 4-writer run is set against
     // the mean of the ceilings measured right before it and right after it (the same rows:
     // every run applies the same mix), and the median of those ratios is the one reported.
     let mut before = secs;

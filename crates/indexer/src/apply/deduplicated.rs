@@ -26,37 +26,72 @@ use super::insert::{Fresh, Inserted};
 use super::touched::{PostCount, ProfileCount, Touched};
 use crate::records::{FollowRow, LikeRow};
 
+/// A row of a table where a creator's second row for the same subject is a duplicate.
+trait Deduplicated {
+    /// `(creator, subject)`: the deduplicating key.
+    fn key(&self) -> (&str, &str);
+    /// Its `duplicate_record` columns: uri, cid, creator, subject, `indexedAt`.
+    fn duplicate_columns(&self) -> [&str; 5];
+}
+
+impl Deduplicated for LikeRow {
+    fn key(&self) -> (&str, &str) {
+        (&self.creator, &self.subject)
+    }
+
+    fn duplicate_columns(&self) -> [&str; 5] {
+        [
+            &self.uri,
+            &self.cid,
+            &self.creator,
+            &self.subject,
+            &self.indexed_at,
+        ]
+    }
+}
+
+impl Deduplicated for FollowRow {
+    fn key(&self) -> (&str, &str) {
+        (&self.creator, &self.subject_did)
+    }
+
+    fn duplicate_columns(&self) -> [&str; 5] {
+        [
+            &self.uri,
+            &self.cid,
+            &self.creator,
+            &self.subject_did,
+            &self.indexed_at,
+        ]
+    }
+}
+
 /// The rows to try inserting: all of them, or of fresh rows the first of each `(creator,
 /// subject)` pair, in order. A fresh round may hold two likes (follows, …) of the same subject by
 /// the same creator, and a plain insert of both would fail on the deduplicating constraint; the
 /// later ones are left out, to be recorded as duplicates.
-fn candidates<'a, T>(
-    rows: &[&'a T],
-    fresh: Fresh,
-    key: impl Fn(&'a T) -> (&'a str, &'a str),
-) -> Vec<&'a T> {
+fn candidates<'a, T: Deduplicated>(rows: &[&'a T], fresh: Fresh) -> Vec<&'a T> {
     if fresh == Fresh::No {
         return rows.to_vec();
     }
     let mut seen = HashSet::new();
     rows.iter()
         .copied()
-        .filter(|r| seen.insert(key(r)))
+        .filter(|r| seen.insert(r.key()))
         .collect()
 }
 
 /// Records in `duplicate_record` (with `sql`, a [`duplicate_insert!`]) the rows that did not go
-/// in; `columns` gives a row's uri, cid, creator, subject and `indexedAt`.
-async fn record_duplicates<'a, T>(
+/// in.
+async fn record_duplicates<T: Deduplicated>(
     conn: &mut PgConnection,
     sql: &'static str,
-    rows: &[&'a T],
+    rows: &[&T],
     went_in: &HashSet<&str>,
-    columns: impl Fn(&'a T) -> [&'a str; 5],
 ) -> Result<(), ApplyError> {
     let dups: Vec<[&str; 5]> = rows
         .iter()
-        .map(|r| columns(r))
+        .map(|r| r.duplicate_columns())
         .filter(|c| !went_in.contains(c[0]))
         .collect();
     let columns = (0..5)
@@ -128,27 +163,44 @@ macro_rules! like_sql {
     };
 }
 
-/// Inserts `candidates` with `sql` (a [`left_out!`] statement) and `columns`; returns the ones
-/// that went in.
-async fn insert_candidates<'a, T>(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    columns: Vec<Column<'_>>,
-    candidates: &[&'a T],
+/// The statements of one deduplicated table.
+struct Statements {
+    /// Inserts rows, answering the positions of those left out (a [`left_out!`] statement).
+    insert: &'static str,
+    /// Records duplicates (a [`duplicate_insert!`] statement).
+    duplicates: &'static str,
+    /// What a failed insert was doing.
     step: &'static str,
+}
+
+/// Inserts the candidates among `rows` (their columns bound by `columns`), records every row
+/// that did not go in as a duplicate; returns the rows that went in.
+async fn insert_deduplicated<'a, T: Deduplicated>(
+    conn: &mut PgConnection,
+    rows: &[&'a T],
+    fresh: Fresh,
+    statements: Statements,
+    columns: impl Fn(&[&'a T]) -> Vec<Column<'a>>,
 ) -> Result<Vec<&'a T>, ApplyError> {
-    let left_out: Vec<(i64,)> = bind(sql, columns).fetch_all(&mut *conn).await.step(step)?;
+    let candidates = candidates(rows, fresh);
+    let left_out: Vec<(i64,)> = bind(statements.insert, columns(&candidates))
+        .fetch_all(&mut *conn)
+        .await
+        .step(statements.step)?;
     // Positions count from 1.
     let left_out: HashSet<usize> = left_out
         .into_iter()
         .filter_map(|(i,)| usize::try_from(i - 1).ok())
         .collect();
-    Ok(candidates
+    let went_in: Vec<&T> = candidates
         .iter()
         .enumerate()
         .filter(|(n, _)| !left_out.contains(n))
         .map(|(_, row)| *row)
-        .collect())
+        .collect();
+    let uris: HashSet<&str> = went_in.iter().map(|r| r.duplicate_columns()[0]).collect();
+    record_duplicates(conn, statements.duplicates, rows, &uris).await?;
+    Ok(went_in)
 }
 
 /// `INSERT INTO duplicate_record` of rows `$1 … $5` that duplicate a `$table` row, whose
@@ -184,35 +236,31 @@ pub(super) async fn likes(
     if rows.is_empty() {
         return Ok(());
     }
-    let (sql, dup_sql, step) = if repost {
-        (
-            like_sql!(fresh, "repost"),
-            duplicate_insert!("repost", "subject"),
-            "inserting repost rows",
-        )
+    let statements = if repost {
+        Statements {
+            insert: like_sql!(fresh, "repost"),
+            duplicates: duplicate_insert!("repost", "subject"),
+            step: "inserting repost rows",
+        }
     } else {
-        (
-            like_sql!(fresh, "\"like\""),
-            duplicate_insert!("\"like\"", "subject"),
-            "inserting like rows",
-        )
+        Statements {
+            insert: like_sql!(fresh, "\"like\""),
+            duplicates: duplicate_insert!("\"like\"", "subject"),
+            step: "inserting like rows",
+        }
     };
-    let candidates = &candidates(rows, fresh, |r| (&r.creator, &r.subject));
-    let columns = vec![
-        col(candidates, |r| &r.uri),
-        col(candidates, |r| &r.cid),
-        col(candidates, |r| &r.creator),
-        col(candidates, |r| &r.subject),
-        col(candidates, |r| &r.subject_cid),
-        ocol(candidates, |r| r.via.as_deref()),
-        ocol(candidates, |r| r.via_cid.as_deref()),
-        col(candidates, |r| &r.created_at),
-        col(candidates, |r| &r.indexed_at),
-    ];
-    let done = insert_candidates(conn, sql, columns, candidates, step).await?;
-    let went_in: HashSet<&str> = done.iter().map(|r| r.uri.as_str()).collect();
-    record_duplicates(conn, dup_sql, rows, &went_in, |r| {
-        [&r.uri, &r.cid, &r.creator, &r.subject, &r.indexed_at]
+    let done = insert_deduplicated(conn, rows, fresh, statements, |rows| {
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject),
+            col(rows, |r| &r.subject_cid),
+            ocol(rows, |r| r.via.as_deref()),
+            ocol(rows, |r| r.via_cid.as_deref()),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ]
     })
     .await?;
     let count = if repost {
@@ -271,32 +319,28 @@ pub(super) async fn follows(
     if rows.is_empty() {
         return Ok(());
     }
-    let (sql, dup_sql, step) = if block {
-        (
-            follow_sql!(fresh, "actor_block"),
-            duplicate_insert!("actor_block", "\"subjectDid\""),
-            "inserting actor_block rows",
-        )
+    let statements = if block {
+        Statements {
+            insert: follow_sql!(fresh, "actor_block"),
+            duplicates: duplicate_insert!("actor_block", "\"subjectDid\""),
+            step: "inserting actor_block rows",
+        }
     } else {
-        (
-            follow_sql!(fresh, "follow"),
-            duplicate_insert!("follow", "\"subjectDid\""),
-            "inserting follow rows",
-        )
+        Statements {
+            insert: follow_sql!(fresh, "follow"),
+            duplicates: duplicate_insert!("follow", "\"subjectDid\""),
+            step: "inserting follow rows",
+        }
     };
-    let candidates = &candidates(rows, fresh, |r| (&r.creator, &r.subject_did));
-    let columns = vec![
-        col(candidates, |r| &r.uri),
-        col(candidates, |r| &r.cid),
-        col(candidates, |r| &r.creator),
-        col(candidates, |r| &r.subject_did),
-        col(candidates, |r| &r.created_at),
-        col(candidates, |r| &r.indexed_at),
-    ];
-    let done = insert_candidates(conn, sql, columns, candidates, step).await?;
-    let went_in: HashSet<&str> = done.iter().map(|r| r.uri.as_str()).collect();
-    record_duplicates(conn, dup_sql, rows, &went_in, |r| {
-        [&r.uri, &r.cid, &r.creator, &r.subject_did, &r.indexed_at]
+    let done = insert_deduplicated(conn, rows, fresh, statements, |rows| {
+        vec![
+            col(rows, |r| &r.uri),
+            col(rows, |r| &r.cid),
+            col(rows, |r| &r.creator),
+            col(rows, |r| &r.subject_did),
+            col(rows, |r| &r.created_at),
+            col(rows, |r| &r.indexed_at),
+        ]
     })
     .await?;
     for row in done {

@@ -77,9 +77,9 @@ fn collapse(labels: &[&Label]) -> Vec<Row> {
 }
 
 /// The text whose `hashtext` is a label key's advisory lock in [`LABEL_LOCKS`]: the key's
-/// parts (NUL removed, as stored) joined by NUL's stand-in `\u{1}`.
+/// parts as stored (NUL removed; `cid` empty for an account) joined by `\u{1}`.
 pub fn label_lock_key(src: &str, uri: &str, cid: &str, val: &str) -> String {
-    [src, uri, cid, val].map(clean).join("\u{1}")
+    [src, uri, cid, val].join("\u{1}")
 }
 
 /// Applies `labels`.
