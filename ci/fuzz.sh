@@ -15,14 +15,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 
-shared=$(cd .. && pwd)/shared
-[ -d "$shared" ] || shared=${SHARED_DIR:?set SHARED_DIR to the shared/ folder}
+realpds=fixtures/realpds
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 mkdir -p "$seeds/car" "$seeds/frames"
-cp "$shared"/fixtures/realpds/repos/*.car "$seeds/car/"
+cp "$realpds"/repos/*.car "$seeds/car/"
 # Split the frame capture (4-byte big-endian length, then the frame) into one seed per frame.
-python3 - "$shared/fixtures/realpds/firehose.frames" "$seeds/frames" <<'PY'
+python3 - "$realpds/firehose.frames" "$seeds/frames" <<'PY'
 import struct, sys
 data = open(sys.argv[1], "rb").read()
 i = n = 0

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use clap::Parser as _;
 use harness::services::{TestPostgres, TestRedis, cpu_seconds, machine_cpu_seconds, wait_until};
 use indexer::apply::{Change, apply_batch};
 use indexer::handler::{DEFAULT_WRITERS, IndexHandler};
@@ -39,9 +40,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use streams::consumer::did_partition;
-use streams::names::{FIELD_EVENT, FIREHOSE_BACKFILL, FIREHOSE_LIVE, INDEXER_GROUP};
+use streams::names::{FIELD_EVENT, FIREHOSE_BACKFILL, FIREHOSE_LIVE};
 use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
-use streams::{Consumer, ConsumerOptions, Delivery, Handler, Outcome};
+use streams::{Consumer, Delivery, Handler, Outcome};
 use tokio_util::sync::CancellationToken;
 
 // The indexer binary's allocator, so the indexer side costs here what it costs there.
@@ -535,19 +536,24 @@ async fn streams_run(
     }
     let pool = database(pg, 20).await?;
     let seen = Arc::new(Observed::default());
+    // The indexer's own settings, as the binary would run in this environment: its defaults
+    // unless INDEXER_* variables are set.
+    let run = indexer::config::Args::try_parse_from(["indexer"])?.run;
     let handler = Timed {
-        inner: IndexHandler::new(pool.clone(), NoHandles, None),
+        inner: IndexHandler::with_writers(
+            pool.clone(),
+            NoHandles,
+            None,
+            run.writers as usize,
+            run.max_transaction as usize,
+        ),
         seen: seen.clone(),
     };
-    // The indexer's defaults (INDEXER_BATCH_SIZE 50, INDEXER_CONCURRENCY 20, runs of a DID up
-    // to INDEXER_MAX_TRANSACTION 1000), as `run` sets them.
-    let mut options =
-        ConsumerOptions::new(INDEXER_GROUP, "bench", [FIREHOSE_LIVE, FIREHOSE_BACKFILL]);
-    options.batch_size = 50;
-    options.concurrency = 20;
-    options.read_count = 1000;
-    options.max_buffered = 1000;
-    options.key_run = 1000;
+    let options = indexer::run::consumer_options(
+        &run,
+        "bench".into(),
+        &[FIREHOSE_LIVE.into(), FIREHOSE_BACKFILL.into()],
+    );
     let cancel = CancellationToken::new();
     let start = Instant::now();
     let consumer = tokio::spawn(

@@ -57,7 +57,23 @@ enum Command {
         /// The window in which chaos strikes.
         #[arg(long, default_value_t = 20)]
         chaos_window_secs: u64,
+        /// A setting for every stage, `NAME=VALUE` (repeatable), e.g.
+        /// `--stage-env INGESTER_HIGH_WATER_MARK=300`; a stage ignores names not its own.
+        #[arg(long = "stage-env", value_name = "NAME=VALUE", value_parser = parse_env_pair)]
+        stage_env: Vec<(String, String)>,
+        /// Sizes of the record table (comma-separated, e.g. `1000000,5000000,10000000`) at which
+        /// the indexer is timed alone on a backlog and PostgreSQL's own INSERT … SELECT of the
+        /// same rows is timed beside it.
+        #[arg(long, value_delimiter = ',')]
+        checkpoints: Vec<i64>,
     },
+}
+
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
 }
 
 /// The simulated network: a JSON spec file, or flags (flags win over the file).
@@ -177,7 +193,10 @@ async fn run(command: Command) -> Result<bool> {
             indexers,
             chaos,
             chaos_window_secs,
+            stage_env,
+            mut checkpoints,
         } => {
+            checkpoints.sort_unstable();
             let stages = 1 + backfillers.max(1) + indexers.max(1);
             let window = Duration::from_secs(chaos_window_secs);
             let options = SimulateOptions {
@@ -187,6 +206,8 @@ async fn run(command: Command) -> Result<bool> {
                 backfillers,
                 indexers,
                 chaos: chaos.map_or_else(Vec::new, |seed| chaos_plan(seed, stages, window)),
+                stage_env,
+                checkpoints,
             };
             let outcome = simulate(options).await?;
             println!("{}", outcome.verify_report);

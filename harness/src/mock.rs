@@ -3,7 +3,7 @@
 //! Each mock binds an ephemeral port, serves plain-data state (DIDs, CAR bytes, frames as bytes,
 //! DID documents as JSON) that the test or the network generator fills and may change while it
 //! is served, obeys a [`Faults`](crate::faults::Faults) plan, and stops gracefully. They behave
-//! like the real servers recorded in `shared/fixtures/realpds/` (cursor formats, error bodies,
+//! like the real servers recorded in `fixtures/realpds/` (cursor formats, error bodies,
 //! frames byte for byte).
 //!
 //! - [`MockRelay`]: `listRepos`, `listHosts`, `getRepo` (302 to the PDS), `subscribeRepos`.

@@ -14,6 +14,7 @@
 //!   `stages`: the pipeline's processes.
 
 pub mod chaos;
+pub mod checkpoint;
 pub mod pipeline;
 pub mod preset;
 pub mod spec;

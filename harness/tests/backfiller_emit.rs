@@ -13,12 +13,8 @@ use harness::services::TestRedis;
 use serde_json::Value;
 use streams::payloads::StreamEvent;
 
-fn realpds(name: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from("/work/shared/fixtures/realpds").join(name)
-}
-
 fn realpds_json(name: &str) -> Value {
-    let text = std::fs::read_to_string(realpds(name)).expect("fixture");
+    let text = std::fs::read_to_string(testkit::realpds(name)).expect("fixture");
     serde_json::from_str(&text).expect("fixture JSON")
 }
 
@@ -134,7 +130,11 @@ async fn real_reference_pds_repos_verify_and_match_expected_counts() {
         if info["active"] != Value::Bool(true) {
             continue;
         }
-        let car = std::fs::read(realpds(&format!("repos/{}.car", did.replace(':', "_")))).unwrap();
+        let car = std::fs::read(testkit::realpds(&format!(
+            "repos/{}.car",
+            did.replace(':', "_")
+        )))
+        .unwrap();
         accounts.push(PdsAccount::from_car(did, 1_700_000_000_000 + i as i64, car.into()).unwrap());
         dids.push(did.clone());
     }

@@ -1,5 +1,5 @@
 //! The indexer's write path against a real PostgreSQL: each test breaks one rule of
-//! `shared/schema-notes.md` if the writer does.
+//! `docs/schema-notes.md` if the writer does.
 
 mod indexer_support;
 

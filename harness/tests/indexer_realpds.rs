@@ -1,4 +1,4 @@
-//! The reference PDS's real output end to end: the 30 repos of `shared/fixtures/realpds/` as
+//! The reference PDS's real output end to end: the 30 repos of `fixtures/realpds/` as
 //! backfill events and its `firehose.frames` as live events, in both orders. Either way, the
 //! active repos end with exactly the records the PDS says they hold, per collection, with every
 //! typed row and exact aggregates.
@@ -22,7 +22,7 @@ use streams::payloads::{
 const FETCHED_AT: &str = "2026-11-27T10:00:00.000Z";
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/realpds")
+    testkit::fixture("realpds")
 }
 
 /// Every repo as backfill events (records, then the `repo` marker), one list per repo.

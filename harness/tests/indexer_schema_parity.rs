@@ -1,7 +1,7 @@
 //! Schema parity: the indexer's migrations build exactly the reference AppView schema, plus the
 //! documented additions and nothing else.
 //!
-//! Database A gets the reference dump (`shared/reference/bsky-appview-schema.sql`), database B
+//! Database A gets the reference dump (`fixtures/reference/bsky-appview-schema.sql`), database B
 //! our migrations; both are read back through the PostgreSQL catalog (tables, columns with types,
 //! nullability, defaults and generation, constraints, indexes by definition, sequences, views,
 //! triggers, functions and types) and compared fact by fact. Facts are rendered with
@@ -15,10 +15,10 @@ use indexer::schema::{self, SchemaName};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-/// The reference dump, from the shared material beside the project.
+/// The reference dump (`fixtures/reference/`).
 const REFERENCE_DUMP: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/bsky-appview-schema.sql"
+    "/../fixtures/reference/bsky-appview-schema.sql"
 ));
 
 /// The schema the dump creates.

@@ -67,6 +67,7 @@ fn context(redis: &redis::Client, limit: u32, recheck: Duration) -> BackfillCont
                 retry_max: Duration::from_millis(40),
             },
             recheck,
+            skipped_max_len: streams::capped::DEFAULT_MAX_LEN,
         },
         producer: ProducerOptions::default(),
         cancel: CancellationToken::new(),

@@ -1,4 +1,4 @@
-//! The mocks held against real output of the reference PDS (`shared/fixtures/realpds/`): the
+//! The mocks held against real output of the reference PDS (`fixtures/realpds/`): the
 //! same requests get the same statuses and bodies, and streams send the same bytes.
 
 mod mock_support;

@@ -9,18 +9,9 @@ use protocol::data_model::cbor_to_json;
 use protocol::repo::{LoadOptions, load_repo};
 use serde_json::Value;
 
-/// `shared/fixtures/realpds/repos` (`SHARED_DIR` overrides where `shared/` is).
+/// The reference PDS's repos (`fixtures/realpds/repos`).
 fn realpds_repos() -> PathBuf {
-    let shared = std::env::var_os("SHARED_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared"))
-                .find(|s| s.join("contract.md").is_file())
-        })
-        .expect("shared/ not found; set SHARED_DIR");
-    shared.join("fixtures/realpds/repos")
+    testkit::realpds("repos")
 }
 
 type Shapes = BTreeMap<String, BTreeSet<String>>;

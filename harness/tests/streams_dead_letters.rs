@@ -182,3 +182,49 @@ async fn crash_looping_entry_is_dead_lettered_on_reread() {
     assert_eq!(field(fields, "source_id"), ids[0]);
     assert_eq!(field(fields, "attempts"), "6");
 }
+
+/// Rule 8's cap: a dead-letter stream keeps its newest `dlq_max_len` entries, however many are
+/// dead-lettered, while the stream itself keeps flowing and is acknowledged to the end.
+#[tokio::test]
+async fn the_dlq_keeps_its_newest_entries_up_to_its_cap() {
+    let (_server, client) = redis().await;
+    let mut c = conn(&client).await;
+    let payloads: Vec<String> = (0..60).map(|i| format!("bad {i}")).collect();
+    produce(&client, "s", &payloads).await;
+    let mut o = options("g", "c", &["s"]);
+    o.concurrency = 1;
+    o.dlq_max_len = 10;
+    let consumer = Consumer::new(
+        client.clone(),
+        o,
+        handler(|_| async { Outcome::DeadLetter("cannot be valid".into()) }),
+    );
+    let (task, cancel) = spawn(consumer);
+    let probe = c.clone();
+    wait_until(
+        "every entry dead-lettered and acknowledged",
+        DEADLINE,
+        || {
+            let mut probe = probe.clone();
+            async move {
+                let last = entries(&mut probe, "s_dlq")
+                    .await
+                    .last()
+                    .map(|(_, f)| field(f, "f").to_owned());
+                let done =
+                    last.as_deref() == Some("bad 59") && pending(&mut probe, "s", "g").await == 0;
+                Ok(done.then_some(()))
+            }
+        },
+    )
+    .await
+    .unwrap();
+    stop(task, cancel).await;
+    let kept: Vec<String> = entries(&mut c, "s_dlq")
+        .await
+        .iter()
+        .map(|(_, f)| field(f, "f").to_owned())
+        .collect();
+    let newest: Vec<String> = (50..60).map(|i| format!("bad {i}")).collect();
+    assert_eq!(kept, newest, "the newest ten, in order");
+}

@@ -5,27 +5,10 @@ mod streams_support;
 
 use redis::aio::MultiplexedConnection;
 use streams::trim::trim_stream;
-use streams_support::{conn, entries, produce, redis};
+use streams_support::{conn, entries, produce, read_group, redis};
 
 async fn read(c: &mut MultiplexedConnection, group: &str, count: usize) -> Vec<String> {
-    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(group)
-        .arg("c")
-        .arg("COUNT")
-        .arg(count)
-        .arg("STREAMS")
-        .arg("s")
-        .arg(">")
-        .query_async(c)
-        .await
-        .unwrap();
-    reply
-        .keys
-        .into_iter()
-        .flat_map(|k| k.ids)
-        .map(|e| e.id)
-        .collect()
+    read_group(c, "s", group, count).await
 }
 
 async fn ack(c: &mut MultiplexedConnection, group: &str, ids: &[String]) {

@@ -15,7 +15,7 @@ use verify::expect;
 use verify::manifest::Manifest;
 use verify::report::Report;
 use verify::snapshot::Snapshot;
-use verify::verdict::{CHECK_NAMES, Status, judge};
+use verify::verdict::{CHECK_NAMES, Caps, Status, judge};
 
 /// Is the pipeline healthy and complete? Judges the operator's success criteria one by one.
 #[derive(Debug, Parser)]
@@ -62,6 +62,15 @@ struct Args {
     #[arg(long, value_name = "CHECK")]
     skip: Vec<String>,
 
+    /// The cap the backfiller and indexer keep on each dead-letter stream (their `DLQ_MAX_LEN`):
+    /// the `capped-streams` check warns as a stream nears it.
+    #[arg(long, env = "DLQ_MAX_LEN", default_value_t = streams::capped::DEFAULT_MAX_LEN)]
+    dlq_max_len: u64,
+
+    /// The cap the ingester keeps on each skip-record stream (its `INGESTER_SKIPPED_MAX_LEN`).
+    #[arg(long, env = "INGESTER_SKIPPED_MAX_LEN", default_value_t = streams::capped::DEFAULT_MAX_LEN)]
+    skipped_max_len: u64,
+
     /// Read row counts from the planner's estimates instead of COUNT(*) (large databases).
     #[arg(long)]
     estimate_counts: bool,
@@ -82,7 +91,7 @@ async fn main() -> ExitCode {
         runtime::usage_error::<Args>("--sample-secs must be a number of seconds ≥ 0");
     }
     match run(&args).await {
-        Ok(Status::Pass) => ExitCode::SUCCESS,
+        Ok(Status::Pass | Status::Warn) => ExitCode::SUCCESS,
         Ok(Status::Fail) => ExitCode::from(1),
         Err(error) => {
             eprintln!("verify: {error:#}");
@@ -117,7 +126,11 @@ async fn run(args: &Args) -> Result<Status> {
     loop {
         tokio::time::sleep(window).await;
         let after = Snapshot::take(&mut redis, pool.as_ref(), mode).await?;
-        let checks = judge(&before, &after)
+        let caps = Caps {
+            dlq: args.dlq_max_len,
+            skipped: args.skipped_max_len,
+        };
+        let checks = judge(&before, &after, &caps)
             .into_iter()
             .filter(|c| !args.skip.iter().any(|s| s == c.name))
             .collect();

@@ -109,6 +109,17 @@ pub struct RedisState {
     pub skipped: Vec<SkippedState>,
     /// The dead-letter streams of the pipeline's streams.
     pub dlqs: Vec<DlqState>,
+    /// Every capped stream found (dead letters and skip records) with its length.
+    pub capped: Vec<CappedState>,
+}
+
+/// A capped stream's length (see `streams::capped`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CappedState {
+    /// The stream (`firehose_live_dlq`, `repo_backfill:skipped:pds.example.com`).
+    pub name: String,
+    /// Entries in it.
+    pub length: u64,
 }
 
 /// Reads the whole Redis side of the pipeline.
@@ -156,11 +167,28 @@ pub async fn probe(conn: &mut MultiplexedConnection) -> Result<RedisState> {
     for stream in PIPELINE_STREAMS {
         dlqs.push(dlq_state(conn, &dlq_stream(stream)).await?);
     }
+    let mut capped: Vec<CappedState> = dlqs
+        .iter()
+        .map(|d| CappedState {
+            name: d.name.clone(),
+            length: d.length,
+        })
+        .collect();
+    for key in scan(conn, "*:skipped:*").await? {
+        let length: u64 = redis::cmd("XLEN")
+            .arg(&key)
+            .query_async(conn)
+            .await
+            .with_context(|| format!("XLEN {key}"))?;
+        capped.push(CappedState { name: key, length });
+    }
+    capped.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(RedisState {
         streams,
         cursors,
         skipped,
         dlqs,
+        capped,
     })
 }
 

@@ -13,12 +13,14 @@ use crate::snapshot::Snapshot;
 /// A consumer idle longer than this while its group has work is not "showing activity".
 pub const ACTIVE_IDLE_MS: u64 = 10_000;
 
-/// PASS or FAIL.
+/// PASS, WARN or FAIL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     /// The criterion holds.
     Pass,
+    /// The criterion holds, but an operator should act before it does not (the verdict passes).
+    Warn,
     /// The criterion does not hold.
     Fail,
 }
@@ -43,10 +45,40 @@ impl Check {
             figure: figure.into(),
         }
     }
+
+    fn warn_if(name: &'static str, warn: bool, figure: impl Into<String>) -> Check {
+        let status = if warn { Status::Warn } else { Status::Pass };
+        Check {
+            name,
+            status,
+            figure: figure.into(),
+        }
+    }
+}
+
+/// The caps the stages were given for their capped streams (`DLQ_MAX_LEN`,
+/// `INGESTER_SKIPPED_MAX_LEN`), so verify can tell how full each one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Entries kept in each `<stream>_dlq`.
+    pub dlq: u64,
+    /// Entries kept in each `<stream>:skipped:<host>`.
+    pub skipped: u64,
+}
+
+impl Caps {
+    /// The cap of the capped stream `name`.
+    pub fn of(&self, name: &str) -> u64 {
+        if name.contains(":skipped:") {
+            self.skipped
+        } else {
+            self.dlq
+        }
+    }
 }
 
 /// Names of every check, for `--skip` validation and help text.
-pub const CHECK_NAMES: [&str; 8] = [
+pub const CHECK_NAMES: [&str; 9] = [
     "backfill-listing",
     "backfill-fetching",
     "indexing",
@@ -55,10 +87,11 @@ pub const CHECK_NAMES: [&str; 8] = [
     "listing-cursors",
     "live-cursors",
     "nothing-skipped",
+    "capped-streams",
 ];
 
 /// Judges every criterion from `before` and `after`.
-pub fn judge(before: &Snapshot, after: &Snapshot) -> Vec<Check> {
+pub fn judge(before: &Snapshot, after: &Snapshot, caps: &Caps) -> Vec<Check> {
     vec![
         backfill_listing(before, after),
         backfill_fetching(before, after),
@@ -68,6 +101,7 @@ pub fn judge(before: &Snapshot, after: &Snapshot) -> Vec<Check> {
         listing_cursors(before, after),
         live_cursors(before, after),
         nothing_skipped(after),
+        capped_streams(after, caps),
     ]
 }
 
@@ -266,4 +300,26 @@ fn nothing_skipped(after: &Snapshot) -> Check {
         format!("{total} skipped listRepos entries ({})", hosts.join(", "))
     };
     Check::new("nothing-skipped", total == 0, figure)
+}
+
+/// Dead-letter and skip-record streams keep only their newest entries: one nearing its cap
+/// (`streams::capped::NEAR_CAP`) is about to drop the oldest, which an operator should replay or
+/// clear first. A warning, not a failure: nothing is lost yet.
+fn capped_streams(after: &Snapshot, caps: &Caps) -> Check {
+    let near: Vec<String> = after
+        .redis
+        .capped
+        .iter()
+        .filter(|s| s.length as f64 >= caps.of(&s.name) as f64 * streams::capped::NEAR_CAP)
+        .map(|s| format!("{} at {} of {}", s.name, s.length, caps.of(&s.name)))
+        .collect();
+    let figure = if near.is_empty() {
+        format!(
+            "{} capped streams, none near its cap",
+            after.redis.capped.len()
+        )
+    } else {
+        format!("near their caps: {}", near.join(", "))
+    };
+    Check::warn_if("capped-streams", !near.is_empty(), figure)
 }

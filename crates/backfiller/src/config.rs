@@ -82,9 +82,15 @@ pub struct BackfillArgs {
     #[arg(long, env = "BACKFILLER_SKIP_SIGNATURE_VERIFICATION", default_value = "false", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
     pub skip_signature_verification: bool,
 
-    /// Length of the output stream at or above which emission waits.
-    #[arg(long, env = "BACKFILLER_HIGH_WATER_MARK", default_value_t = 1_000_000)]
+    /// Unhandled backlog of the output stream (the largest lag plus pending among its groups) at
+    /// or above which emission waits.
+    #[arg(long, env = "BACKFILLER_HIGH_WATER_MARK", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub high_water_mark: u64,
+
+    /// Most entries kept in `repo_backfill_dlq`; the oldest beyond it are dropped and counted
+    /// (`streams_capped_dropped_total`).
+    #[arg(long, env = "DLQ_MAX_LEN", default_value_t = streams::capped::DEFAULT_MAX_LEN, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dlq_max_len: u64,
 
     /// Deliveries after which a failing repo is dead-lettered.
     #[arg(long, env = "BACKFILLER_MAX_DELIVERIES", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1_000))]
@@ -164,8 +170,10 @@ pub struct Settings {
     pub max_repo_bytes: u64,
     /// Skip commit signature checks.
     pub skip_signature_verification: bool,
-    /// Output stream length at which emission waits.
+    /// Unhandled output backlog at which emission waits.
     pub high_water_mark: u64,
+    /// Most entries kept in the dead-letter stream.
+    pub dlq_max_len: u64,
     /// Deliveries before dead-lettering.
     pub max_deliveries: u64,
     /// Idle time after which pending entries are claimed.
@@ -203,6 +211,7 @@ impl Settings {
             max_repo_bytes: 2 * 1024 * 1024 * 1024,
             skip_signature_verification: false,
             high_water_mark: 1_000_000,
+            dlq_max_len: streams::capped::DEFAULT_MAX_LEN,
             max_deliveries: 5,
             claim_idle: Duration::from_millis(60_000),
             retry_delay: Duration::from_secs(1),
@@ -234,6 +243,7 @@ impl From<BackfillArgs> for Settings {
         s.max_repo_bytes = a.max_repo_bytes;
         s.skip_signature_verification = a.skip_signature_verification;
         s.high_water_mark = a.high_water_mark;
+        s.dlq_max_len = a.dlq_max_len;
         s.max_deliveries = a.max_deliveries;
         s.claim_idle = Duration::from_millis(a.claim_idle_ms);
         s.retry_delay = Duration::from_millis(a.retry_delay_ms);
@@ -265,6 +275,7 @@ mod tests {
         assert_eq!(s.http_timeout, Duration::from_secs(60));
         assert_eq!(s.max_repo_bytes, 2 << 30);
         assert_eq!(s.high_water_mark, 1_000_000);
+        assert_eq!(s.dlq_max_len, d.dlq_max_len);
         assert!(!s.skip_signature_verification);
         assert_eq!(s.plc_url.as_str(), "https://plc.directory/");
         assert_eq!(d.plc_url, s.plc_url);

@@ -1,6 +1,6 @@
 //! The backfiller: reads `repo_backfill` through its consumer group, fetches each listed repo from
 //! its PDS, verifies it, and writes one `create` event per record and a closing `repo` event to
-//! `firehose_backfill` (see `/work/shared/contract.md`).
+//! `firehose_backfill` (see `docs/contract.md`).
 //!
 //! - [`config`]: the environment and flags, and the [`Settings`] the rest runs on.
 //! - [`hosts`]: per-PDS-host queues, concurrency, request spacing and 429 parking.

@@ -14,9 +14,6 @@ use crate::handler::{Backfiller, Tally};
 use crate::hosts::{HostLimits, Hosts};
 use crate::requeue::Requeuer;
 
-/// How often the input stream is trimmed below what the group still needs.
-const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Why the backfiller could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -32,7 +29,6 @@ pub enum RunError {
 pub struct Service {
     consumer: Consumer<Backfiller>,
     tally: Arc<Tally>,
-    trim: (redis::aio::ConnectionManager, String),
 }
 
 impl Service {
@@ -85,11 +81,7 @@ impl Service {
         let tally = handler.tally();
         let consumer = Consumer::new(redis, consumer_options(settings), handler)
             .with_partition(streams::consumer::did_partition);
-        Ok(Self {
-            consumer,
-            tally,
-            trim: (conn, settings.input_stream.clone()),
-        })
+        Ok(Self { consumer, tally })
     }
 
     /// What happened to entries so far.
@@ -97,24 +89,10 @@ impl Service {
         self.tally.clone()
     }
 
-    /// Runs until `cancel` fires (then drains and returns `Ok`) or a task fails. The input
-    /// stream is trimmed meanwhile: repos sent to the back of it add entries.
+    /// Runs until `cancel` fires (then drains and returns `Ok`) or a task fails. The consumer
+    /// runner trims the input stream meanwhile: repos sent to the back of it add entries.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), RunError> {
-        let (conn, stream) = self.trim;
-        let trimmer_stop = CancellationToken::new();
-        let trimmer = tokio::spawn(streams::trim::run_trimmer(
-            conn,
-            vec![stream],
-            TRIM_INTERVAL,
-            trimmer_stop.clone(),
-        ));
-        let result = self.consumer.run(cancel).await;
-        trimmer_stop.cancel();
-        // The trimmer only logs its failures; a panic in it is not worth failing a clean stop.
-        if let Err(e) = trimmer.await {
-            tracing::warn!(error = %e, "input trimmer ended abnormally");
-        }
-        result?;
+        self.consumer.run(cancel).await?;
         Ok(())
     }
 }
@@ -140,5 +118,6 @@ fn consumer_options(settings: &Settings) -> ConsumerOptions {
     o.claim_interval = (settings.claim_idle / 4).max(std::time::Duration::from_millis(50));
     o.max_deliveries = settings.max_deliveries;
     o.retry_delay = settings.retry_delay;
+    o.dlq_max_len = settings.dlq_max_len;
     o
 }

@@ -85,12 +85,16 @@ pub struct RunArgs {
     #[arg(long, env = "INDEXER_CONSUMER")]
     pub consumer: Option<String>,
 
-    /// Batches written at once (each in its own transaction).
+    /// Fewest handler calls in flight. The indexer raises it by itself until the entries in
+    /// flight can fill every writer's transaction twice over (INDEXER_WRITERS ×
+    /// INDEXER_MAX_TRANSACTION × 2), so the defaults are the fast settings.
     #[arg(long, env = "INDEXER_CONCURRENCY", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
 
-    /// Most entries written in one transaction.
+    /// Most entries of different DIDs handed to one handler call. Calls are merged into
+    /// transactions by the writers, so this is not the transaction size (see
+    /// INDEXER_MAX_TRANSACTION): transactions grow with what is waiting, one event when idle.
     #[arg(long, env = "INDEXER_BATCH_SIZE", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
@@ -105,6 +109,12 @@ pub struct RunArgs {
     #[arg(long, env = "INDEXER_MAX_TRANSACTION", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_transaction: u32,
+
+    /// Most entries kept in each dead-letter stream (`<stream>_dlq`); the oldest beyond it are
+    /// dropped and counted (`streams_capped_dropped_total`).
+    #[arg(long, env = "DLQ_MAX_LEN", default_value_t = streams::capped::DEFAULT_MAX_LEN,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub dlq_max_len: u64,
 
     /// Most PostgreSQL connections.
     #[arg(long, env = "DB_POOL_MAX_SIZE", default_value_t = 20,

@@ -9,7 +9,7 @@ use streams::{Consumer, ConsumerOptions};
 use tokio_util::sync::CancellationToken;
 use xrpc::{ClientConfig, IdentityConfig, IdentityResolver, XrpcClient};
 
-use crate::config::Args;
+use crate::config::{Args, RunArgs};
 use crate::handler::IndexHandler;
 use crate::schema;
 use crate::verify::ResolverVerifier;
@@ -48,25 +48,13 @@ pub async fn run(args: &Args, cancel: CancellationToken) -> anyhow::Result<()> {
         .consumer
         .clone()
         .unwrap_or_else(runtime::default_consumer_name);
-    let mut options = ConsumerOptions::new(&args.run.group, consumer_name, streams.clone());
-    options.batch_size = args.run.batch_size as usize;
-    options.concurrency = args.run.concurrency as usize;
-    options.read_count = options
-        .batch_size
-        .saturating_mul(options.concurrency)
-        .max(1);
-    // Held entries beyond those in work only queue up: each one is latency for live events
-    // waiting behind a backlog (p99 XADD→commit 370 ms with twice as many, 250 ms with this).
-    options.max_buffered = options.read_count.max(streams.len());
-    // A repo's backfill events arrive back to back; one at a time per DID they would make tiny
-    // transactions. Runs of a DID go to one call instead, in order (`apply::rounds` keep two
-    // writes of one path in order within a batch; a failed entry's later ones are applied again
-    // after it, which the rev guard makes a no-op or the same result).
-    options.key_run = args.run.max_transaction as usize;
+    let options = consumer_options(&args.run, consumer_name, &streams);
     tracing::info!(
         streams = ?streams,
         group = options.group,
         consumer = options.consumer,
+        calls = options.concurrency,
+        held = options.max_buffered,
         "indexer starting"
     );
     let handler = IndexHandler::with_writers(
@@ -83,4 +71,33 @@ pub async fn run(args: &Args, cancel: CancellationToken) -> anyhow::Result<()> {
         .context("indexer consumer stopped");
     pool.close().await;
     result
+}
+
+/// The consumer runner's settings, sized from the writers.
+///
+/// Throughput comes from full transactions: each of the `writers` takes whatever handler calls
+/// are queued, up to `max_transaction` changes. Under a backlog the runner must therefore hold
+/// enough entries to fill every writer's next transaction while the current ones commit (twice
+/// `writers × max_transaction`); when idle the same settings hand a single event straight to a
+/// writer, so transactions size themselves from what is waiting. `INDEXER_CONCURRENCY` is a floor:
+/// with the contract's 50 entries per call, the runner makes as many calls as that hold needs.
+pub fn consumer_options(run: &RunArgs, consumer: String, streams: &[String]) -> ConsumerOptions {
+    let batch = run.batch_size as usize;
+    let hold = (run.writers as usize)
+        .saturating_mul(run.max_transaction as usize)
+        .saturating_mul(2);
+    let mut options = ConsumerOptions::new(&run.group, consumer, streams.iter().cloned());
+    options.batch_size = batch;
+    options.concurrency = (run.concurrency as usize).max(hold.div_ceil(batch));
+    options.read_count = batch.saturating_mul(options.concurrency).max(1);
+    // Held entries beyond those in calls only queue up, adding latency for live events waiting
+    // behind a backlog: hold what the calls can take, no more.
+    options.max_buffered = options.read_count.max(streams.len());
+    // A repo's backfill events arrive back to back; one at a time per DID they would make tiny
+    // transactions. Runs of a DID go to one call instead, in order (`apply::rounds` keep two
+    // writes of one path in order within a batch; a failed entry's later ones are applied again
+    // after it, which the rev guard makes a no-op or the same result).
+    options.key_run = run.max_transaction as usize;
+    options.dlq_max_len = run.dlq_max_len;
+    options
 }

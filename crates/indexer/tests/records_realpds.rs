@@ -1,4 +1,4 @@
-//! Every record the reference PDS wrote for the seeded test network (`shared/fixtures/realpds/`)
+//! Every record the reference PDS wrote for the seeded test network (`fixtures/realpds/`)
 //! maps to its typed rows: none is rejected, each collection yields as many rows as the PDS says
 //! it holds, and the seed's replies, quotes, images, links and mentions all come through.
 
@@ -12,7 +12,7 @@ use protocol::repo::{LoadOptions, load_repo};
 const INDEXED_AT: &str = "2026-11-27T10:00:00.000Z";
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/realpds")
+    testkit::fixture("realpds")
 }
 
 /// What the seeded records produced, over all repos.

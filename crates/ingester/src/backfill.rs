@@ -24,4 +24,6 @@ pub struct BackfillOptions {
     pub isolate: IsolateOptions,
     /// How often a finished host's key is re-read (`INGESTER_BACKFILL_RECHECK_SECS`).
     pub recheck: Duration,
+    /// Most records kept in each `repo_backfill:skipped:{host}` (`INGESTER_SKIPPED_MAX_LEN`).
+    pub skipped_max_len: u64,
 }

@@ -72,20 +72,28 @@ pub struct Args {
     #[arg(long, env = "INGESTER_LABELER_HOSTS", value_delimiter = ',')]
     pub labeler_hosts: Vec<String>,
 
-    /// Stream length at which writing waits for consumers.
-    #[arg(long, env = "INGESTER_HIGH_WATER_MARK", default_value_t = 1_000_000)]
+    /// Unhandled backlog of a stream (the largest lag plus pending among its consumer groups) at
+    /// which writing waits for consumers. Entries every group has acknowledged never count.
+    #[arg(long, env = "INGESTER_HIGH_WATER_MARK", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub high_water_mark: u64,
 
-    /// Entries per MULTI/EXEC.
+    /// Most entries per MULTI/EXEC. A batch is written as soon as the reader has nothing more to
+    /// hand over, so light traffic reaches Redis at once and heavy traffic makes large batches.
     #[arg(long, env = "INGESTER_BATCH_SIZE", default_value_t = 500,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: u32,
 
-    /// Longest wait (ms) for a batch to fill. When traffic is light an entry may wait this long
-    /// before it reaches Redis: lower it (10) for live latency in milliseconds.
-    #[arg(long, env = "INGESTER_BATCH_TIMEOUT_MS", default_value_t = 1000,
+    /// No longer used (kept so existing deployments still start): batches no longer wait to
+    /// fill, see INGESTER_BATCH_SIZE. A value set here is logged and ignored.
+    #[arg(long, env = "INGESTER_BATCH_TIMEOUT_MS")]
+    pub batch_timeout_ms: Option<u64>,
+
+    /// Most records kept in each skip-record stream (`{stream}:skipped:{host}`); the oldest
+    /// beyond it are dropped and counted (`streams_capped_dropped_total`).
+    #[arg(long, env = "INGESTER_SKIPPED_MAX_LEN", default_value_t = streams::capped::DEFAULT_MAX_LEN,
           value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_timeout_ms: u64,
+    pub skipped_max_len: u64,
 
     /// Repos per listRepos page (1..=1000).
     #[arg(long, env = "INGESTER_LIST_REPOS_LIMIT", default_value_t = 1000,
@@ -213,6 +221,13 @@ impl Args {
                 needs: "INGESTER_RELAY_HOSTS",
             });
         }
+        if let Some(ms) = self.batch_timeout_ms {
+            tracing::warn!(
+                batch_timeout_ms = ms,
+                "INGESTER_BATCH_TIMEOUT_MS is no longer used and is ignored: batches are written \
+                 as soon as the reader has nothing more to hand over"
+            );
+        }
         let retry_base = Duration::from_millis(self.retry_base_ms);
         let retry_max = Duration::from_millis(self.retry_max_ms.max(self.retry_base_ms));
         let producer = ProducerOptions {
@@ -221,7 +236,7 @@ impl Args {
         };
         let live = LiveOptions {
             batch_size: self.batch_size as usize,
-            batch_timeout: Duration::from_millis(self.batch_timeout_ms),
+            skipped_max_len: self.skipped_max_len,
             stall_timeout: Duration::from_secs(self.stall_timeout_secs),
             reconnect_base: retry_base,
             reconnect_max: retry_max,
@@ -236,6 +251,7 @@ impl Args {
                 retry_max,
             },
             recheck: Duration::from_secs(self.backfill_recheck_secs),
+            skipped_max_len: self.skipped_max_len,
         };
         Ok(Settings {
             mode: self.mode,
@@ -284,7 +300,8 @@ mod tests {
         assert!(s.labelers.is_empty());
         assert_eq!(s.producer.high_water_mark, 1_000_000);
         assert_eq!(s.live.batch_size, 500);
-        assert_eq!(s.live.batch_timeout, Duration::from_millis(1000));
+        assert_eq!(s.live.skipped_max_len, 100_000);
+        assert_eq!(s.backfill.skipped_max_len, 100_000);
         assert_eq!(s.backfill.isolate.limit, 1000);
         assert_eq!(s.backfill.recheck, Duration::from_secs(300));
         assert!(!s.list_hosts);

@@ -3,7 +3,7 @@
 //! Modes (`INGESTER_MODE`): `firehose` reads every relay's `subscribeRepos` into `firehose_live`,
 //! `labeler` every labeler's `subscribeLabels` into `label_live`, `backfill` every relay's
 //! `listRepos` (or, with `INGESTER_LIST_HOSTS`, every PDS the relays know) into `repo_backfill`;
-//! `all` runs the three. `/work/shared/contract.md` is the specification of the streams, payloads,
+//! `all` runs the three. `docs/contract.md` is the specification of the streams, payloads,
 //! cursor keys and settings; what this crate adds to it:
 //!
 //! | key | what |

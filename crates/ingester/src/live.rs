@@ -34,10 +34,11 @@ pub use writer::{Target, WriteError, Writer};
 /// How a subscription batches, paces and reconnects.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
-    /// Entries per MULTI/EXEC (`INGESTER_BATCH_SIZE`).
+    /// Most entries per MULTI/EXEC (`INGESTER_BATCH_SIZE`); a batch is written as soon as the
+    /// reader has nothing more to hand over, however small.
     pub batch_size: usize,
-    /// Longest time an entry waits for its batch to fill (`INGESTER_BATCH_TIMEOUT_MS`).
-    pub batch_timeout: Duration,
+    /// Most records kept in each skip-record stream (`INGESTER_SKIPPED_MAX_LEN`).
+    pub skipped_max_len: u64,
     /// A batch is written once it holds this many bytes, however few entries.
     pub max_batch_bytes: usize,
     /// Frames in flight between reader and writer.
@@ -60,7 +61,7 @@ impl Default for LiveOptions {
     fn default() -> Self {
         LiveOptions {
             batch_size: 500,
-            batch_timeout: Duration::from_millis(1000),
+            skipped_max_len: streams::capped::DEFAULT_MAX_LEN,
             max_batch_bytes: 16 * 1024 * 1024,
             queue_items: 8192,
             queue_bytes: 64 * 1024 * 1024,

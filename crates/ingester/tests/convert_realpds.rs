@@ -1,29 +1,15 @@
-//! Every frame the reference PDS sent (`shared/fixtures/realpds/firehose.frames`) converts into
+//! Every frame the reference PDS sent (`fixtures/realpds/firehose.frames`) converts into
 //! stream events: one per op, records as atproto JSON, times in the contract's format, and the
 //! collection filter keeps exactly the collections it names.
-
-use std::path::PathBuf;
 
 use ingester::live::{CollectionFilter, ConvertError, Feed};
 use protocol::frames::Frame;
 use serde_json::Value;
 use streams::payloads::StreamEvent;
 
-fn shared_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared"))
-        .find(|s| s.join("contract.md").is_file())
-        .unwrap_or_else(|| PathBuf::from("/work/shared"))
-}
-
 /// The captured frames: a 4-byte big-endian length, then the frame.
 fn frames() -> Vec<Vec<u8>> {
-    let path = shared_dir().join("fixtures/realpds/firehose.frames");
+    let path = testkit::realpds("firehose.frames");
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut frames = Vec::new();
     let mut rest = data.as_slice();

@@ -5,20 +5,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-/// `../shared` beside the checkout (CI clones elsewhere with shared/ beside it); `SHARED_DIR` wins.
-fn shared_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared"))
-        .find(|d| d.join("contract.md").is_file())
-        .expect("no shared/ folder above the crate; set SHARED_DIR")
-}
-
 fn realpds() -> PathBuf {
-    shared_dir().join("fixtures/realpds")
+    testkit::fixture("realpds")
 }
 
 fn inspect(args: &[&str]) -> Output {

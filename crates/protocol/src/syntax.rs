@@ -2,7 +2,7 @@
 //!
 //! Every type here is a validated string: it can only be built through `FromStr`, `TryFrom<String>`
 //! or serde, each of which checks the value against the atproto syntax rules (the official interop
-//! vectors in `shared/interop/syntax/` are the test). Validation is hand-written and allocation-free
+//! vectors in `fixtures/interop/syntax/` are the test). Validation is hand-written and allocation-free
 //! so that checking millions of identifiers from the firehose stays cheap.
 
 mod at_identifier;

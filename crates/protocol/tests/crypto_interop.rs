@@ -2,30 +2,14 @@
 //! fixtures (valid, high-S and DER cases) and the W3C did:key vectors for both curves, plus
 //! round trips of our own signing.
 
-use std::path::PathBuf;
-
 use base64::Engine as _;
 use protocol::crypto::{KeyError, KeyKind, Keypair, PublicKey, SignatureError};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::Value;
 
-/// Finds the shared folder: `SHARED_DIR`, or the first ancestor of this crate holding
-/// `shared/contract.md`.
-fn shared_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .find(|dir| dir.join("contract.md").is_file())
-        .unwrap_or_else(|| panic!("no shared/contract.md above {}", manifest.display()))
-}
-
 fn load(name: &str) -> Vec<Value> {
-    let path = shared_dir().join("interop/crypto").join(name);
+    let path = testkit::interop("crypto").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
@@ -136,7 +120,7 @@ fn w3c_did_key_p256() {
 fn realpds_legacy_uncompressed_keys() {
     // The reference PLC server publishes `EcdsaSecp256k1VerificationKey2019` with an uncompressed
     // bare point; it must parse and re-encode as a compressed multikey.
-    let path = shared_dir().join("fixtures/realpds/did-docs.json");
+    let path = testkit::realpds("did-docs.json");
     let text = std::fs::read_to_string(&path).expect("did-docs.json");
     let docs: serde_json::Map<String, Value> = serde_json::from_str(&text).expect("json");
     let mut parsed = 0;

@@ -1,7 +1,5 @@
 //! The official atproto data-model interop vectors, and JSON → CBOR → JSON round trips.
 
-mod common;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use proptest::prelude::*;
@@ -10,7 +8,7 @@ use protocol::data_model::{DataModelError, cbor_to_json, cid_for_cbor, json_to_c
 use serde_json::{Map, Value, json};
 
 fn load(file: &str) -> Vec<Value> {
-    let path = common::shared_path(&format!("interop/data-model/{file}"));
+    let path = testkit::fixture(&format!("interop/data-model/{file}"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let all: Vec<Value> = serde_json::from_str(&text).unwrap();

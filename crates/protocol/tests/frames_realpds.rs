@@ -1,12 +1,10 @@
-//! Event-stream frames captured from the reference PDS (`shared/fixtures/realpds/`): all decode,
+//! Event-stream frames captured from the reference PDS (`fixtures/realpds/`): all decode,
 //! re-encode byte for byte, and every commit's ops resolve to hash-verified records. Damaged
 //! frames give typed errors, never panics.
 //!
 //! The expected counts were taken once with an independent decoder (Python's `cbor2`, reading each
 //! frame's header and body): 1032 `#commit` (953 creates, 10 updates, 42 deletes), 34 `#identity`
 //! (32 with a handle), 33 `#account` (2 with a status), 31 `#sync`; seqs 1 to 1158 with 8 gaps.
-
-mod common;
 
 use std::collections::BTreeMap;
 
@@ -15,7 +13,7 @@ use protocol::frames::{ErrorFrame, Frame, FrameError, InfoFrame, Label, LabelsFr
 
 /// The frames of a capture: each a 4-byte big-endian length, then the frame.
 fn frames(file: &str) -> Vec<Vec<u8>> {
-    let path = common::shared_path(&format!("fixtures/realpds/{file}"));
+    let path = testkit::fixture(&format!("realpds/{file}"));
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out = Vec::new();
     let mut rest = data.as_slice();

@@ -2,8 +2,6 @@
 //! root, the adds and deletes give the "after" root, and every node block the change created is
 //! among the blocks the proof carries (the rest of the proof are unchanged neighbours).
 
-mod common;
-
 use cid::Cid;
 use protocol::mst::Mst;
 use serde_json::Value;
@@ -19,7 +17,7 @@ fn strings(case: &Value, field: &str) -> Vec<String> {
 
 #[test]
 fn commit_proof_vectors() {
-    let path = common::shared_path("interop/firehose/commit-proof-fixtures.json");
+    let path = testkit::fixture("interop/firehose/commit-proof-fixtures.json");
     let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.len() >= 6);
     for case in cases {

@@ -1,8 +1,6 @@
 //! The official MST interop vectors: key heights and common prefix lengths, plus the example keys
 //! built into a tree that the validated walk accepts and returns in order.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use protocol::car::{CODEC_DAG_CBOR, cid_for};
@@ -10,7 +8,7 @@ use protocol::mst::{Mst, MstWalk, common_prefix_len, key_height};
 use serde_json::Value;
 
 fn vectors(name: &str) -> Vec<Value> {
-    let path = common::shared_path(&format!("interop/mst/{name}"));
+    let path = testkit::fixture(&format!("interop/mst/{name}"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -48,7 +46,7 @@ fn common_prefixes_match_the_vectors() {
 
 #[test]
 fn example_keys_build_a_tree_the_walk_accepts_in_order() {
-    let path = common::shared_path("interop/mst/example_keys.txt");
+    let path = testkit::fixture("interop/mst/example_keys.txt");
     let text = std::fs::read_to_string(path).unwrap();
     let pairs: BTreeMap<String, _> = text
         .lines()

@@ -2,8 +2,6 @@
 //! `#atproto` key of the account's DID document), and the live record count per collection equals
 //! the PDS's own ground truth in `expected.json`.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use protocol::crypto::{KeyKind, PublicKey};
@@ -12,7 +10,7 @@ use protocol::repo::{LoadOptions, RepoError, load_repo};
 use serde_json::Value;
 
 fn read_json(relative: &str) -> Value {
-    let path = common::shared_path(relative);
+    let path = testkit::fixture(relative);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -46,8 +44,8 @@ async fn load_all(
     budget: usize,
     node_budget: usize,
 ) -> BTreeMap<String, Vec<(String, String, String)>> {
-    let expected = read_json("fixtures/realpds/expected.json");
-    let docs = read_json("fixtures/realpds/did-docs.json");
+    let expected = read_json("realpds/expected.json");
+    let docs = read_json("realpds/did-docs.json");
     let mut all = BTreeMap::new();
     let repos = expected["byRepo"].as_object().expect("byRepo");
     let mut loaded = 0;
@@ -55,8 +53,8 @@ async fn load_all(
         if want["active"] != Value::Bool(true) {
             continue;
         }
-        let file = format!("fixtures/realpds/repos/{}.car", did.replace(':', "_"));
-        let bytes = std::fs::read(common::shared_path(&file)).expect("repo CAR");
+        let file = format!("realpds/repos/{}.car", did.replace(':', "_"));
+        let bytes = std::fs::read(testkit::fixture(&file)).expect("repo CAR");
         let key = atproto_key(&docs[did.as_str()]["body"]);
         let options = LoadOptions {
             memory_budget: budget,
@@ -113,7 +111,7 @@ async fn every_reference_repo_loads_with_expected_counts_and_valid_signature() {
     let total: usize = all.values().map(Vec::len).sum();
     assert_eq!(
         total as u64,
-        read_json("fixtures/realpds/expected.json")["totalRecords"]
+        read_json("realpds/expected.json")["totalRecords"]
             .as_u64()
             .unwrap()
     );
@@ -128,16 +126,16 @@ async fn spilling_everything_gives_the_same_records() {
 
 #[tokio::test]
 async fn wrong_did_and_wrong_key_are_rejected() {
-    let expected = read_json("fixtures/realpds/expected.json");
-    let docs = read_json("fixtures/realpds/did-docs.json");
+    let expected = read_json("realpds/expected.json");
+    let docs = read_json("realpds/did-docs.json");
     let repos = expected["byRepo"].as_object().unwrap();
     let mut active = repos
         .iter()
         .filter(|(_, v)| v["active"] == Value::Bool(true));
     let (did, _) = active.next().unwrap();
     let (other, _) = active.next().unwrap();
-    let file = format!("fixtures/realpds/repos/{}.car", did.replace(':', "_"));
-    let bytes = std::fs::read(common::shared_path(&file)).unwrap();
+    let file = format!("realpds/repos/{}.car", did.replace(':', "_"));
+    let bytes = std::fs::read(testkit::fixture(&file)).unwrap();
     let options = LoadOptions::default();
 
     let err = load_repo(&bytes[..], other, None, &options)

@@ -1,8 +1,6 @@
 //! The official atproto syntax interop vectors: every `*_valid.txt` line parses, every
 //! `*_invalid.txt` (and `*_parse_invalid.txt`) line is rejected.
 
-mod common;
-
 use std::str::FromStr;
 
 use protocol::syntax::{
@@ -12,7 +10,7 @@ use protocol::syntax::{
 /// The non-comment, non-blank lines of a vector file. Lines are not trimmed: leading and trailing
 /// spaces are part of several invalid cases.
 fn vectors(file: &str) -> Vec<String> {
-    let path = common::shared_path(&format!("interop/syntax/{file}"));
+    let path = testkit::fixture(&format!("interop/syntax/{file}"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let lines: Vec<String> = text

@@ -1,9 +1,12 @@
 //! The Redis Streams contract every stage shares.
 //!
 //! Stream and key names ([`names`]), configured hosts ([`host`]), the JSON payloads ([`payloads`]),
-//! batched writes with cursors and backpressure ([`producer`]), the consumer-group runner
-//! ([`consumer`]) and safe trimming ([`trim`]). `/work/shared/contract.md` is the specification.
+//! batched writes with cursors ([`producer`]) and the backlog they wait on ([`backlog`]), the
+//! consumer-group runner ([`consumer`]), safe trimming ([`trim`]) and the capped side streams
+//! (dead letters, skip records: [`capped`]). `docs/contract.md` is the specification.
 
+pub mod backlog;
+pub mod capped;
 pub mod connection;
 pub mod consumer;
 pub mod error;

@@ -2,8 +2,10 @@
 //!
 //! A batch's XADDs and the SET of the cursor it covers go in one MULTI/EXEC, so Redis never holds a
 //! cursor past data it does not hold (the cursor used to be saved before its data, and data lost).
-//! Before each batch the producer reads the stream's length; at or above the high-water mark it waits
-//! and reads again, holding its batch: over the mark nothing is dropped and no cursor moves.
+//! Before each batch the producer measures what the stream's consumers have not yet handled
+//! ([`crate::backlog`]); at or above the high-water mark it waits and measures again, holding its
+//! batch: over the mark nothing is dropped and no cursor moves. Entries every group has
+//! acknowledged never count, so the mark bounds the unhandled backlog, not the total ever written.
 
 use std::time::Duration;
 
@@ -16,7 +18,8 @@ use crate::error::{Result, StreamsError};
 /// How a producer paces itself.
 #[derive(Debug, Clone)]
 pub struct ProducerOptions {
-    /// Stream length at or above which the producer waits before writing.
+    /// Unhandled backlog (see [`crate::backlog`]) at or above which the producer waits before
+    /// writing.
     pub high_water_mark: u64,
     /// First wait after finding the stream full.
     pub min_backoff: Duration,
@@ -67,23 +70,19 @@ impl Producer {
         Ok(Self::new(conn, options, cancel))
     }
 
-    /// Waits until `stream` is shorter than the high-water mark.
+    /// Waits until the unhandled backlog of `stream` is below the high-water mark.
     pub async fn wait_for_room(&self, stream: &str) -> Result<()> {
         let mut conn = self.conn.clone();
         let mut backoff = self.options.min_backoff;
         let mut waited = false;
         loop {
-            let len: u64 = redis::cmd("XLEN")
-                .arg(stream)
-                .query_async(&mut conn)
-                .await
-                .map_err(StreamsError::redis("XLEN", stream))?;
-            if len < self.options.high_water_mark {
+            let backlog = crate::backlog::unhandled_backlog(&mut conn, stream).await?;
+            if backlog < self.options.high_water_mark {
                 if waited {
                     tracing::info!(
                         stream,
-                        len,
-                        "stream below its high-water mark again; writing"
+                        backlog,
+                        "backlog below its high-water mark again; writing"
                     );
                     metrics::gauge!("streams_producer_waiting", "stream" => stream.to_owned())
                         .set(0.0);
@@ -93,9 +92,9 @@ impl Producer {
             if !waited {
                 tracing::warn!(
                     stream,
-                    len,
+                    backlog,
                     high_water_mark = self.options.high_water_mark,
-                    "stream at its high-water mark; holding the batch until consumers catch up"
+                    "unhandled backlog at its high-water mark; holding the batch until consumers catch up"
                 );
                 metrics::gauge!("streams_producer_waiting", "stream" => stream.to_owned()).set(1.0);
                 waited = true;

@@ -4,12 +4,11 @@
 //! the entry after its last-delivered id when nothing is pending. A group ahead of its stream (see
 //! [`crate::consumer::heal_group_if_ahead`]) blocks trimming until healed, and a stream without
 //! groups is not trimmed. One script reads the groups and trims, so no group moves in between.
+//! Every consumer runs it on the streams it reads (see the consumer's maintenance task).
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{Result, StreamsError};
 
@@ -79,28 +78,4 @@ pub async fn trim_stream(
         min_id: (!min_id.is_empty()).then_some(min_id),
         blocked_by: (!blocked_by.is_empty()).then_some(blocked_by),
     })
-}
-
-/// Trims each of `streams` every `interval` until `cancel`. A failed trim is logged and retried at
-/// the next tick: trimming late loses nothing.
-pub async fn run_trimmer(
-    mut conn: ConnectionManager,
-    streams: Vec<String>,
-    interval: Duration,
-    cancel: CancellationToken,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        for stream in &streams {
-            match trim_stream(&mut conn, stream, false).await {
-                Ok(report) => tracing::debug!(stream, ?report, "trimmed"),
-                Err(e) => tracing::warn!(stream, error = %e, "trim failed"),
-            }
-        }
-    }
 }

@@ -265,8 +265,7 @@ async fn private_hosts_are_refused_unless_allowed() {
 
 /// The bytes of a real repo, served in small chunks without Content-Length.
 fn real_car() -> Bytes {
-    let path =
-        common::shared_dir().join("fixtures/realpds/repos/did_plc_lt2323nlyuttitt244pgktl2.car");
+    let path = testkit::realpds("repos/did_plc_lt2323nlyuttitt244pgktl2.car");
     Bytes::from(std::fs::read(&path).expect("car fixture"))
 }
 

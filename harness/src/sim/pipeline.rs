@@ -14,6 +14,7 @@ use redis::AsyncCommands;
 use sqlx::postgres::PgPoolOptions;
 
 use super::chaos::{Chaos, ChaosEvent};
+use super::checkpoint::{self, CheckpointFigure, Probe};
 use super::progress::Reading;
 use super::stages::Stages;
 use super::{SimNetwork, SimSpec, preset};
@@ -40,6 +41,12 @@ pub struct SimulateOptions {
     /// Disruptions during the run (see [`chaos_plan`](super::chaos::chaos_plan)); with any, a
     /// stage that exits is started again instead of failing the run.
     pub chaos: Vec<ChaosEvent>,
+    /// Settings given to every stage on top of the simulation's own (e.g. high-water marks);
+    /// each stage ignores the variables that are not its own.
+    pub stage_env: Vec<(String, String)>,
+    /// Sizes of the `record` table at which the indexer is measured against PostgreSQL's own
+    /// ceiling (see [`checkpoint`](super::checkpoint)); ascending.
+    pub checkpoints: Vec<i64>,
 }
 
 impl SimulateOptions {
@@ -52,6 +59,8 @@ impl SimulateOptions {
             backfillers: 1,
             indexers: 1,
             chaos: Vec::new(),
+            stage_env: Vec::new(),
+            checkpoints: Vec::new(),
         }
     }
 }
@@ -71,8 +80,51 @@ pub struct SimulateOutcome {
     pub faults_fired: usize,
     /// Dead letters the oracle required (repos broken for good).
     pub required_dead_letters: usize,
+    /// Records the oracle expects in the database.
+    pub oracle_records: usize,
+    /// What each checkpoint measured.
+    pub checkpoints: Vec<CheckpointFigure>,
     /// Disruptions carried out, and stages restarted after exiting.
     pub disruptions: Vec<String>,
+    /// The most each stream held at once, and Redis's peak memory, over the run's readings.
+    pub peaks: Peaks,
+}
+
+/// The largest values seen across a run's readings (one every half second).
+#[derive(Debug, Clone, Default)]
+pub struct Peaks {
+    /// The longest each pipeline stream was (`XLEN`).
+    pub stream_lengths: std::collections::BTreeMap<String, u64>,
+    /// Redis's largest `used_memory`, in bytes.
+    pub redis_used_memory: u64,
+    /// Readings taken.
+    pub readings: usize,
+}
+
+impl Peaks {
+    fn observe(&mut self, reading: &Reading) {
+        for (name, stream) in &reading.streams {
+            let longest = self.stream_lengths.entry((*name).to_owned()).or_default();
+            *longest = (*longest).max(stream.length);
+        }
+        self.redis_used_memory = self.redis_used_memory.max(reading.used_memory);
+        self.readings += 1;
+    }
+
+    /// One line for a person.
+    pub fn line(&self) -> String {
+        let lengths: Vec<String> = self
+            .stream_lengths
+            .iter()
+            .map(|(name, len)| format!("{name} {len}"))
+            .collect();
+        format!(
+            "peaks over {} readings: longest streams {}; Redis used_memory {:.1} MiB",
+            self.readings,
+            lengths.join(", "),
+            self.redis_used_memory as f64 / (1024.0 * 1024.0)
+        )
+    }
 }
 
 /// The bare `host:port` of a base URL, as cursor keys name it.
@@ -155,7 +207,6 @@ fn stage_specs(
                 "INGESTER_LIST_REPOS_LIMIT",
                 preset::LIST_REPOS_LIMIT.to_string(),
             )
-            .env("INGESTER_BATCH_TIMEOUT_MS", "200")
             .env("INGESTER_RETRY_BASE_MS", "100")
             .env("INGESTER_RETRY_MAX_MS", "1000"),
     ];
@@ -188,7 +239,15 @@ fn stage_specs(
             .env("HANDLE_RESOLVER_URL", &endpoints.web),
         );
     }
-    Ok(specs)
+    Ok(specs
+        .into_iter()
+        .map(|spec| {
+            options
+                .stage_env
+                .iter()
+                .fold(spec, |spec, (key, value)| spec.env(key, value))
+        })
+        .collect())
 }
 
 /// Redis and PostgreSQL, which chaos may restart.
@@ -294,6 +353,9 @@ async fn watch_and_verify(
     let mut oracle = None;
     let mut chaos = options.chaos.iter().peekable();
     let mut disruptions = Vec::new();
+    let mut peaks = Peaks::default();
+    let mut checkpoints_due = options.checkpoints.iter().copied().peekable();
+    let mut checkpoints = Vec::new();
     let final_manifest = loop {
         tokio::time::sleep(POLL).await;
         for restarted in stages.check(!options.chaos.is_empty())? {
@@ -323,7 +385,7 @@ async fn watch_and_verify(
                 stages.log_tails()
             );
         }
-        let reading = match Reading::take(&mut conn, &pool, &relay, &labelers).await {
+        let mut reading = match Reading::take(&mut conn, &pool, &relay, &labelers).await {
             Ok(reading) => reading,
             Err(error) => {
                 // Redis or PostgreSQL may be restarting; the deadline bounds the wait.
@@ -337,14 +399,37 @@ async fn watch_and_verify(
                 continue;
             }
         };
+        if checkpoints_due
+            .next_if(|rows| reading.records >= *rows)
+            .is_some()
+        {
+            let mut probe = Probe {
+                redis: &mut conn,
+                pool: &pool,
+                relay: &relay,
+                labelers: &labelers,
+            };
+            let figure = checkpoint::measure(stages, &mut probe).await?;
+            println!("[{:>4}s] {}", start.elapsed().as_secs(), figure.line());
+            checkpoints.push(figure);
+            continue;
+        }
         if reading.at.duration_since(shown.at) >= options.progress_every {
             println!("{}", reading.line(&shown, start, (sim.released(), total)));
             shown = reading.clone();
         }
+        peaks.observe(&reading);
         let done = sim.fully_released()
             && reading.listing_done
             && reading.all_caught_up()
             && reading.dead_letters >= required_dead;
+        if done && let Err(error) = reading.count_records(&pool).await {
+            println!(
+                "[{:>4}s] counting failed: {error:#}",
+                start.elapsed().as_secs()
+            );
+            continue;
+        }
         stable_polls = if done && reading.records == previous.records {
             stable_polls + 1
         } else {
@@ -378,7 +463,7 @@ async fn watch_and_verify(
     let (passed, verify_report) = run_verify(&manifest_path, &redis_url, database_url).await?;
     let secs = elapsed.as_secs_f64().max(0.001);
     let stream = |name: &str| previous.streams.get(name).cloned().unwrap_or_default();
-    let figures = vec![
+    let mut figures = vec![
         format!(
             "time to complete: {secs:.1}s (faults fired: {})",
             sim.faults_fired()
@@ -408,6 +493,7 @@ async fn watch_and_verify(
             previous.records,
             previous.records as f64 / secs
         ),
+        peaks.line(),
         format!(
             "oracle: {} records expected ({} required), {} absent, {} labels, {} dead letters ({} required)",
             final_manifest.records.len(),
@@ -421,7 +507,9 @@ async fn watch_and_verify(
                 .filter(|d| d.required)
                 .count()
         ),
+        disk_line(&pool).await?,
     ];
+    figures.extend(checkpoints.iter().map(CheckpointFigure::line));
     Ok(SimulateOutcome {
         passed,
         verify_report,
@@ -434,7 +522,34 @@ async fn watch_and_verify(
             .filter(|d| d.required)
             .count(),
         disruptions,
+        peaks,
+        oracle_records: final_manifest.records.len(),
+        checkpoints,
     })
+}
+
+/// PostgreSQL's size on disk: the database, and its largest tables with their indexes.
+async fn disk_line(pool: &sqlx::PgPool) -> Result<String> {
+    let database: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(pool)
+        .await?;
+    let tables: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT relname::text, pg_total_relation_size(oid) FROM pg_class
+         WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace
+         ORDER BY 2 DESC LIMIT 5",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mib = |bytes: i64| bytes as f64 / (1024.0 * 1024.0);
+    let tables: Vec<String> = tables
+        .iter()
+        .map(|(name, bytes)| format!("{name} {:.0} MiB", mib(*bytes)))
+        .collect();
+    Ok(format!(
+        "PostgreSQL on disk: {:.0} MiB (largest: {})",
+        mib(database),
+        tables.join(", ")
+    ))
 }
 
 /// Runs `verify --expect`; returns whether it passed and what it printed. `live-cursors` is not

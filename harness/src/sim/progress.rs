@@ -1,6 +1,10 @@
 //! What a person watching `harness simulate` sees, and what the run waits for: one reading of
-//! Redis (listing cursor, live cursors, stream lengths, consumer groups, dead letters) and of
-//! PostgreSQL (rows in `record`), and the figures between two readings.
+//! Redis (listing cursor, live cursors, stream lengths, consumer groups, dead letters, memory) and
+//! of PostgreSQL (rows in `record`), and the figures between two readings.
+//!
+//! Rows are counted from the statistics collector (`n_tup_ins - n_tup_del`), which costs nothing
+//! at any table size; the exact `count(*)` is taken only by [`Reading::count_records`], when the
+//! run believes it is done.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -24,6 +28,8 @@ pub(crate) const STREAMS: [(&str, &str); 4] = [
 pub(crate) struct StreamReading {
     /// Entries ever added (the last generated id's position is not a count, so `entries_added`).
     pub(crate) added: u64,
+    /// Entries in the stream now (`XLEN`): what trimming has left.
+    pub(crate) length: u64,
     /// Entries the group has read.
     pub(crate) read: u64,
     /// Entries delivered but not acknowledged.
@@ -44,8 +50,10 @@ pub(crate) struct Reading {
     pub(crate) streams: BTreeMap<&'static str, StreamReading>,
     /// Entries in `repo_backfill_dlq`.
     pub(crate) dead_letters: u64,
-    /// Rows in `record`.
+    /// Rows in `record`: from the statistics, or exact after [`Reading::count_records`].
     pub(crate) records: i64,
+    /// Redis's `used_memory`, in bytes.
+    pub(crate) used_memory: u64,
 }
 
 impl Reading {
@@ -70,10 +78,18 @@ impl Reading {
             streams.insert(stream, read_stream(redis, stream, group).await?);
         }
         let dead_letters: u64 = redis.xlen("repo_backfill_dlq").await?;
-        let records: i64 = sqlx::query_scalar("SELECT count(*) FROM record")
-            .fetch_one(pool)
-            .await
-            .context("counting records")?;
+        let records: Option<i64> = sqlx::query_scalar(
+            "SELECT n_tup_ins - n_tup_del FROM pg_stat_user_tables WHERE relname = 'record'",
+        )
+        .fetch_optional(pool)
+        .await
+        .context("reading record's statistics")?;
+        let info: String = redis::cmd("INFO").arg("memory").query_async(redis).await?;
+        let used_memory = info
+            .lines()
+            .find_map(|line| line.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         Ok(Reading {
             at: Instant::now(),
             listing_done: listing.as_deref() == Some("!ingester-done"),
@@ -81,8 +97,18 @@ impl Reading {
             label_cursors,
             streams,
             dead_letters,
-            records,
+            records: records.unwrap_or(0),
+            used_memory,
         })
+    }
+
+    /// Replaces the estimated row count with the exact one (a full scan: only when done).
+    pub(crate) async fn count_records(&mut self, pool: &PgPool) -> Result<()> {
+        self.records = sqlx::query_scalar("SELECT count(*) FROM record")
+            .fetch_one(pool)
+            .await
+            .context("counting records")?;
+        Ok(())
     }
 
     /// Whether every group has acknowledged everything in its stream.
@@ -94,7 +120,28 @@ impl Reading {
         self.streams.get(name).cloned().unwrap_or_default()
     }
 
-    /// One line for a person: progress since `before`.
+    /// Entries of `stream` its group has acknowledged (read and no longer pending).
+    fn handled(&self, stream: &str) -> u64 {
+        let s = self.stream(stream);
+        s.read.saturating_sub(s.pending)
+    }
+
+    /// Entries of `stream` its group has not acknowledged yet (lag plus pending).
+    pub(crate) fn unhandled(&self, stream: &str) -> u64 {
+        self.stream(stream)
+            .added
+            .saturating_sub(self.handled(stream))
+    }
+
+    /// Repo events the indexers have committed, live and backfill.
+    pub(crate) fn indexed(&self) -> u64 {
+        self.handled("firehose_live") + self.handled("firehose_backfill")
+    }
+
+    /// One line for a person: progress since `before`. "listed" and "written" count stream
+    /// entries added (a requeued repo is listed again); "handled" counts entries the consuming
+    /// group has acknowledged, i.e. fetched by the backfiller or committed by the indexer;
+    /// "held" is what the streams hold now, after trimming.
     pub(crate) fn line(
         &self,
         before: &Reading,
@@ -109,25 +156,34 @@ impl Reading {
             self.stream("firehose_backfill"),
             before.stream("firehose_backfill"),
         );
+        let indexed = self.indexed();
+        let indexed_before = before.indexed();
+        let held: Vec<String> = STREAMS
+            .iter()
+            .map(|(name, _)| format!("{name} {}", self.stream(name).length))
+            .collect();
         format!(
-            "[{:>4}s] script {}/{} | repos listed {}{} fetched {} (dlq {}) | \
-             firehose_live {} ({:.0}/s) | firehose_backfill {} ({:.0}/s) | indexed {}/{} ({:.0}/s) | records {} ({:.0}/s)",
+            "[{:>4}s] script {}/{} | repos listed {}{} handled {} (dlq {}) | \
+             written: live {} ({:.0}/s), backfill {} ({:.0}/s) | indexed {}/{} ({:.0}/s) | \
+             records ~{} ({:.0}/s) | held: {} | redis {:.0} MiB",
             self.at.duration_since(start).as_secs(),
             released.0,
             released.1,
             listed.added,
             if self.listing_done { " (done)" } else { "" },
-            listed.read.saturating_sub(listed.pending),
+            self.handled("repo_backfill"),
             self.dead_letters,
             live.added,
             rate(live.added, live_before.added),
             back.added,
             rate(back.added, back_before.added),
-            live.read + back.read,
+            indexed,
             live.added + back.added,
-            rate(live.read + back.read, live_before.read + back_before.read),
+            rate(indexed, indexed_before),
             self.records,
             (self.records - before.records) as f64 / secs,
+            held.join(", "),
+            self.used_memory as f64 / (1024.0 * 1024.0),
         )
     }
 }
@@ -163,12 +219,14 @@ async fn read_stream(
     let reading = match groups.groups.iter().find(|g| g.name == group) {
         Some(g) => StreamReading {
             added: added.unwrap_or(info.length as u64),
+            length: info.length as u64,
             read: g.entries_read.unwrap_or(0) as u64,
             pending: g.pending as u64,
             caught_up: g.pending == 0 && stream_id(&g.last_delivered_id) >= last,
         },
         None => StreamReading {
             added: added.unwrap_or(info.length as u64),
+            length: info.length as u64,
             caught_up: info.length == 0,
             ..StreamReading::default()
         },

@@ -42,6 +42,19 @@ impl Stages {
         parts.join(", ")
     }
 
+    /// Sends `signal` to every running stage whose name starts with `role` (`ingester`,
+    /// `backfiller`, `indexer`): SIGSTOP and SIGCONT pause and resume a role.
+    pub(crate) fn signal_role(&mut self, role: &str, signal: Signal) -> Result<()> {
+        for child in self
+            .children
+            .iter_mut()
+            .filter(|c| c.name().starts_with(role))
+        {
+            child.kill(signal)?;
+        }
+        Ok(())
+    }
+
     /// How many stages there are.
     pub(crate) fn len(&self) -> usize {
         self.children.len()

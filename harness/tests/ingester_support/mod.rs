@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,21 +43,9 @@ pub async fn conn(client: &redis::Client) -> MultiplexedConnection {
         .expect("connect")
 }
 
-fn shared_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared"))
-        .find(|s| s.join("contract.md").is_file())
-        .unwrap_or_else(|| PathBuf::from("/work/shared"))
-}
-
 /// The reference PDS's firehose: `(seq, frame bytes)`, 1130 frames with gaps in the seqs.
 pub fn real_frames() -> Vec<(i64, Vec<u8>)> {
-    let path = shared_dir().join("fixtures/realpds/firehose.frames");
+    let path = testkit::realpds("firehose.frames");
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut frames = Vec::new();
     let mut rest = data.as_slice();
@@ -97,7 +84,6 @@ pub fn repos_feed() -> Feed {
 pub fn live_options() -> LiveOptions {
     LiveOptions {
         batch_size: 50,
-        batch_timeout: Duration::from_millis(50),
         stall_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
         reconnect_base: Duration::from_millis(20),

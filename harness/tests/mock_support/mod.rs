@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,38 +18,16 @@ use xrpc::{ClientConfig, XrpcClient};
 /// A client-side WebSocket.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The shared folder: `SHARED_DIR`, or the first ancestor holding `shared/contract.md`.
-pub fn shared_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .find(|dir| dir.join("contract.md").is_file())
-        .or_else(|| {
-            let fallback = PathBuf::from("/work/shared");
-            fallback.join("contract.md").is_file().then_some(fallback)
-        })
-        .unwrap_or_else(|| panic!("no shared/contract.md above {}", manifest.display()))
-}
-
-/// A file of `fixtures/realpds/`.
-pub fn realpds_path(name: &str) -> PathBuf {
-    shared_dir().join("fixtures/realpds").join(name)
-}
-
 /// A JSON fixture of `fixtures/realpds/`.
 pub fn realpds_json(name: &str) -> serde_json::Value {
-    let path = realpds_path(name);
+    let path = testkit::realpds(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The frames of a `.frames` fixture (4-byte big-endian length, then the frame).
 pub fn realpds_frames(name: &str) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(realpds_path(name)).expect("frames fixture");
+    let bytes = std::fs::read(testkit::realpds(name)).expect("frames fixture");
     let mut frames = Vec::new();
     let mut rest = bytes.as_slice();
     while !rest.is_empty() {
@@ -66,7 +43,7 @@ pub fn realpds_frames(name: &str) -> Vec<Vec<u8>> {
 /// The CAR of a real repo.
 pub fn realpds_car(did: &str) -> Bytes {
     let name = format!("repos/{}.car", did.replace(':', "_"));
-    Bytes::from(std::fs::read(realpds_path(&name)).expect("car fixture"))
+    Bytes::from(std::fs::read(testkit::realpds(&name)).expect("car fixture"))
 }
 
 /// A fixed signing key per seed.

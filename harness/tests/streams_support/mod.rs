@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::services::TestRedis;
@@ -38,6 +38,7 @@ pub fn options(group: &str, consumer: &str, streams: &[&str]) -> ConsumerOptions
     o.block = Duration::from_millis(200);
     o.claim_interval = Duration::from_millis(100);
     o.heal_interval = Duration::from_millis(200);
+    o.trim_interval = Duration::from_millis(20);
     o.retry_delay = Duration::from_millis(5);
     o.max_retry_delay = Duration::from_millis(50);
     o
@@ -66,6 +67,48 @@ where
     Fut: Future<Output = Outcome> + Send + 'static,
 {
     FnHandler(Arc::new(move |d| Box::pin(f(d))))
+}
+
+/// A handler that records each entry's payload, parsed as a number, in the order handled.
+pub fn collector() -> (Arc<Mutex<Vec<usize>>>, FnHandler) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let handler = handler(move |d| {
+        let sink = sink.clone();
+        async move {
+            let n = d.payload().expect("payload").parse().expect("a number");
+            sink.lock().unwrap().push(n);
+            Outcome::Done
+        }
+    });
+    (got, handler)
+}
+
+/// Reads up to `count` new entries of `stream` as consumer `c` of `group`; returns their ids.
+pub async fn read_group(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    group: &str,
+    count: usize,
+) -> Vec<String> {
+    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("c")
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(stream)
+        .arg(">")
+        .query_async(conn)
+        .await
+        .expect("XREADGROUP");
+    reply
+        .keys
+        .into_iter()
+        .flat_map(|k| k.ids)
+        .map(|e| e.id)
+        .collect()
 }
 
 /// Starts a consumer runner in a task.

@@ -1,7 +1,7 @@
 //! The write path: applies a batch of stream changes to the AppView schema in one PostgreSQL
 //! transaction, with bulk statements, and says what became of each change.
 //!
-//! The rules are `shared/schema-notes.md`'s: newest wins by `rev`, with tombstones for deletes
+//! The rules are `docs/schema-notes.md`'s: newest wins by `rev`, with tombstones for deletes
 //! and for deleted accounts; an update replaces the previous version's typed rows; duplicates go
 //! to `duplicate_record` and the oldest is promoted when its original goes; aggregates are
 //! moved by exact deltas once per key per batch; only live events notify, never twice; every DID

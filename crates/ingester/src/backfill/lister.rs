@@ -16,6 +16,7 @@ use streams::{Producer, ServiceHost, StreamsError};
 use tokio_util::sync::CancellationToken;
 use xrpc::ListReposPage;
 
+use super::BackfillOptions;
 use super::isolate::{IsolateOptions, Isolator, PageSource, Step};
 
 /// Repos listed between two progress log lines.
@@ -67,6 +68,7 @@ pub struct HostLister<S> {
     conn: ConnectionManager,
     producer: Producer,
     isolate: IsolateOptions,
+    skipped_max_len: u64,
     cancel: CancellationToken,
 }
 
@@ -77,7 +79,7 @@ impl<S: PageSource> HostLister<S> {
         source: S,
         conn: ConnectionManager,
         producer: Producer,
-        isolate: IsolateOptions,
+        options: &BackfillOptions,
         cancel: CancellationToken,
     ) -> Self {
         HostLister {
@@ -85,7 +87,8 @@ impl<S: PageSource> HostLister<S> {
             source,
             conn,
             producer,
-            isolate,
+            isolate: options.isolate.clone(),
+            skipped_max_len: options.skipped_max_len,
             cancel,
         }
     }
@@ -208,10 +211,11 @@ impl<S: PageSource> HostLister<S> {
             source,
         })?;
         let key = self.key();
+        let skipped = skipped_key(&self.host);
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("XADD")
-            .arg(skipped_key(&self.host))
+            .arg(&skipped)
             .arg("*")
             .arg("skipped")
             .arg(json)
@@ -220,15 +224,16 @@ impl<S: PageSource> HostLister<S> {
             .arg(&key)
             .arg(next)
             .ignore();
-        pipe.query_async::<()>(&mut self.conn)
-            .await
-            .map_err(|source| {
-                ListError::Redis(StreamsError::Redis {
-                    op: "MULTI XADD skipped + SET cursor",
-                    key,
-                    source,
-                })
+        streams::capped::push_trim(&mut pipe, &skipped, self.skipped_max_len);
+        let (removed,): (u64,) = pipe.query_async(&mut self.conn).await.map_err(|source| {
+            ListError::Redis(StreamsError::Redis {
+                op: "MULTI XADD skipped + SET cursor",
+                key,
+                source,
             })
+        })?;
+        streams::capped::record_dropped(&skipped, removed);
+        Ok(())
     }
 }
 

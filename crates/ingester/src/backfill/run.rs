@@ -57,7 +57,7 @@ impl BackfillContext {
             source,
             conn,
             producer,
-            self.options.isolate.clone(),
+            &self.options,
             self.cancel.clone(),
         ))
     }

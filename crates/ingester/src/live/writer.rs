@@ -1,16 +1,19 @@
 //! The Redis side of a subscription: batches what the reader hands over and writes each batch's
 //! entries, its skip records and the cursor covering it in one MULTI/EXEC.
 //!
-//! A batch is written when it holds `batch_size` entries or `max_batch_bytes` bytes, when its
-//! oldest item has waited `batch_timeout`, or when the reader is done. Before each write the stream's
-//! length is checked against the high-water mark and, over it, the writer waits holding its batch
-//! (the reader, out of budget, stops reading the socket). The cursor is the seq of the batch's last
-//! frame, so Redis never holds a cursor past entries it does not hold.
+//! A batch is written as soon as the reader has nothing more to hand over, or when it holds
+//! `batch_size` entries or `max_batch_bytes` bytes: under light traffic a frame goes to Redis at
+//! once, and under load batches grow by themselves with what arrived during the previous write.
+//! Before each write the stream's unhandled backlog is checked against the high-water mark and,
+//! over it, the writer waits holding its batch (the reader, out of budget, stops reading the
+//! socket). The cursor is the seq of the batch's last frame, so Redis never holds a cursor past
+//! entries it does not hold. Skip records go to a capped stream ([`streams::capped`]).
 
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use streams::{Producer, StreamsError};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +21,6 @@ use super::LiveOptions;
 use super::queue::{Item, QueueReceiver};
 use crate::backoff::Backoff;
 
-/// Skip streams keep about this many records.
-const SKIPPED_MAXLEN: u64 = 100_000;
 /// Attempts at writing one batch before the writer gives up and the process exits (with the
 /// default retry delays, 1 s doubling to 60 s, that is several minutes: a Redis restart is ridden
 /// out, a Redis that refuses the data is not).
@@ -79,15 +80,17 @@ struct Batch {
     items: Vec<Item>,
     entries: usize,
     bytes: usize,
-    started: Option<Instant>,
 }
 
 impl Batch {
     fn push(&mut self, item: Item) {
         self.entries += item.payloads.len();
         self.bytes += item.bytes();
-        self.started.get_or_insert_with(Instant::now);
         self.items.push(item);
+    }
+
+    fn is_full(&self, options: &LiveOptions) -> bool {
+        self.entries >= options.batch_size || self.bytes >= options.max_batch_bytes
     }
 
     fn cursor(&self) -> Option<i64> {
@@ -123,46 +126,34 @@ impl Writer {
 
     /// Writes until the reader is done (or shutdown interrupts a wait), then returns.
     pub async fn run(mut self) -> Result<(), WriteError> {
-        let mut batch = Batch::default();
         let mut written_total: u64 = 0;
         let mut written_since: u64 = 0;
         let mut last_progress = Instant::now();
-        loop {
-            let received = match batch.started {
-                None => self.rx.recv().await,
-                Some(started) => {
-                    let deadline = started + self.options.batch_timeout;
-                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Ok(received) => received,
-                        Err(_) => {
-                            // The oldest item has waited long enough.
-                            let entries = batch.entries as u64;
-                            if let Flushed::Cancelled =
-                                self.flush(std::mem::take(&mut batch)).await?
-                            {
-                                return Ok(());
-                            }
-                            written_total += entries;
-                            written_since += entries;
-                            continue;
-                        }
+        let mut done = false;
+        while !done {
+            // Wait for the first item, then take whatever else is already waiting: nothing
+            // waits for a batch to fill.
+            let Some(first) = self.rx.recv().await else {
+                break;
+            };
+            let mut batch = Batch::default();
+            batch.push(first);
+            while !batch.is_full(&self.options) {
+                match self.rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        done = true;
+                        break;
                     }
                 }
-            };
-            let done = received.is_none();
-            if let Some(item) = received {
-                batch.push(item);
             }
-            let full = batch.entries >= self.options.batch_size
-                || batch.bytes >= self.options.max_batch_bytes;
-            if (full || done) && !batch.items.is_empty() {
-                let entries = batch.entries as u64;
-                if let Flushed::Cancelled = self.flush(std::mem::take(&mut batch)).await? {
-                    return Ok(());
-                }
-                written_total += entries;
-                written_since += entries;
+            let entries = batch.entries as u64;
+            if let Flushed::Cancelled = self.flush(batch).await? {
+                return Ok(());
             }
+            written_total += entries;
+            written_since += entries;
             if last_progress.elapsed() >= PROGRESS_EVERY {
                 let secs = last_progress.elapsed().as_secs_f64();
                 tracing::info!(stream = %self.target.stream, host = %self.target.host,
@@ -170,12 +161,10 @@ impl Writer {
                 last_progress = Instant::now();
                 written_since = 0;
             }
-            if done {
-                tracing::info!(stream = %self.target.stream, host = %self.target.host, written_total,
-                    "writer drained");
-                return Ok(());
-            }
         }
+        tracing::info!(stream = %self.target.stream, host = %self.target.host, written_total,
+            "writer drained");
+        Ok(())
     }
 
     /// Writes one batch, retrying transient failures.
@@ -245,9 +234,6 @@ impl Writer {
             if let Some(record) = &item.skipped {
                 pipe.cmd("XADD")
                     .arg(&self.target.skipped_key)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(SKIPPED_MAXLEN)
                     .arg("*")
                     .arg("skipped")
                     .arg(record)
@@ -260,12 +246,25 @@ impl Writer {
                 .arg(seq)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut self.conn)
-            .await
-            .map_err(|source| StreamsError::Redis {
-                op: "MULTI XADD batch + SET cursor",
-                key: self.target.stream.clone(),
-                source,
-            })
+        let skips = batch.items.iter().any(|item| item.skipped.is_some());
+        if skips {
+            streams::capped::push_trim(
+                &mut pipe,
+                &self.target.skipped_key,
+                self.options.skipped_max_len,
+            );
+        }
+        let dropped: Vec<u64> =
+            pipe.query_async(&mut self.conn)
+                .await
+                .map_err(|source| StreamsError::Redis {
+                    op: "MULTI XADD batch + SET cursor",
+                    key: self.target.stream.clone(),
+                    source,
+                })?;
+        if let Some(&removed) = dropped.first() {
+            streams::capped::record_dropped(&self.target.skipped_key, removed);
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A dead letter is the original fields plus `reason`, `attempts` and `source_id`, XADDed to
 //! `<stream>_dlq` in the same MULTI/EXEC as the XACK of the entry, so an entry is never acknowledged
-//! without its trace. Plain acknowledgements go as one `XACK` with many ids per stream.
+//! without its trace; the same MULTI/EXEC trims each dead-letter stream it wrote to its cap
+//! ([`crate::capped`]). Plain acknowledgements go as one `XACK` with many ids per stream.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub(crate) async fn run_acker(
     mut conn: ConnectionManager,
     group: String,
     ack_batch: usize,
+    dlq_max_len: u64,
     held: Arc<Held>,
     mut rx: mpsc::Receiver<Finish>,
 ) -> Result<()> {
@@ -54,7 +56,7 @@ pub(crate) async fn run_acker(
             }
         }
         let mut failures = 0;
-        while let Err(e) = flush(&mut conn, &group, &batch).await {
+        while let Err(e) = flush(&mut conn, &group, dlq_max_len, &batch).await {
             failures += 1;
             if failures >= MAX_FLUSH_FAILURES {
                 return Err(e);
@@ -71,7 +73,12 @@ pub(crate) async fn run_acker(
     }
 }
 
-async fn flush(conn: &mut ConnectionManager, group: &str, batch: &[Finish]) -> Result<()> {
+async fn flush(
+    conn: &mut ConnectionManager,
+    group: &str,
+    dlq_max_len: u64,
+    batch: &[Finish],
+) -> Result<()> {
     let dead: Vec<&Finish> = batch.iter().filter(|f| f.dead_letter.is_some()).collect();
     if !dead.is_empty() {
         let mut pipe = redis::pipe();
@@ -95,14 +102,19 @@ async fn flush(conn: &mut ConnectionManager, group: &str, batch: &[Finish]) -> R
                 .arg(&*f.id)
                 .ignore();
         }
-        let key = dead
-            .first()
-            .map(|f| names::dlq_stream(&f.stream))
-            .unwrap_or_default();
-        let () = pipe
-            .query_async(conn)
-            .await
-            .map_err(StreamsError::redis("MULTI XADD dead letter + XACK", key))?;
+        let mut dlqs: Vec<String> = dead.iter().map(|f| names::dlq_stream(&f.stream)).collect();
+        dlqs.sort_unstable();
+        dlqs.dedup();
+        for dlq in &dlqs {
+            crate::capped::push_trim(&mut pipe, dlq, dlq_max_len);
+        }
+        let dropped: Vec<u64> = pipe.query_async(conn).await.map_err(StreamsError::redis(
+            "MULTI XADD dead letter + XACK + XTRIM",
+            dlqs.join(","),
+        ))?;
+        for (dlq, removed) in dlqs.iter().zip(dropped) {
+            crate::capped::record_dropped(dlq, removed);
+        }
         for f in &dead {
             if let Some(dl) = &f.dead_letter {
                 tracing::warn!(

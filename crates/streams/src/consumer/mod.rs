@@ -4,8 +4,10 @@
 //! (1); a group ahead of its stream is healed (2, [`heal_group_if_ahead`]); own pending entries are
 //! read first and idle ones claimed (3, the reader); entries are acknowledged only when the handler
 //! says they are durable, many ids per XACK (4, the acker); failures are retried and dead-lettered
-//! (5); work is pipelined under a concurrency limit (6) with per-key order (7, the scheduler).
-//! Trimming (8) is [`crate::trim`]. Every queue is bounded: at most `max_buffered` entries are held.
+//! (5), into dead-letter streams capped at `dlq_max_len`; work is pipelined under a concurrency
+//! limit (6) with per-key order (7, the scheduler); every stream read is trimmed to what all its
+//! groups have handled, every `trim_interval` (8, the maintenance task with [`crate::trim`]).
+//! Every queue is bounded: at most `max_buffered` entries are held.
 //!
 //! Tasks: reader → (bounded channel) → scheduler → (bounded channel) → acker, plus a maintenance
 //! task. A task that fails stops the runner, which returns the error.
@@ -106,6 +108,7 @@ impl<H: Handler> Consumer<H> {
             command.clone(),
             options.group.clone(),
             options.ack_batch,
+            options.dlq_max_len,
             held.clone(),
             ack_rx,
         );

@@ -32,6 +32,12 @@ pub struct ConsumerOptions {
     pub claim_interval: Duration,
     /// How often to check the groups for being ahead of their streams, and publish lag.
     pub heal_interval: Duration,
+    /// How often each stream read is trimmed to what all its groups have handled (rule 8): on a
+    /// stream whose groups keep up, about this long of entries remains.
+    pub trim_interval: Duration,
+    /// Most entries kept in each dead-letter stream (`DLQ_MAX_LEN`); the oldest beyond it are
+    /// dropped and counted.
+    pub dlq_max_len: u64,
     /// Deliveries after which a failing entry is dead-lettered (`*_MAX_DELIVERIES`).
     pub max_deliveries: u64,
     /// Wait before the first retry of a failed entry; doubles per delivery.
@@ -68,6 +74,8 @@ impl ConsumerOptions {
             claim_idle: Duration::from_millis(60_000),
             claim_interval: Duration::from_secs(15),
             heal_interval: Duration::from_secs(60),
+            trim_interval: Duration::from_secs(1),
+            dlq_max_len: crate::capped::DEFAULT_MAX_LEN,
             max_deliveries: 5,
             retry_delay: Duration::from_secs(1),
             max_retry_delay: Duration::from_secs(30),
@@ -109,6 +117,12 @@ impl ConsumerOptions {
         }
         if self.ack_batch == 0 {
             return fail("ack_batch must be at least 1");
+        }
+        if self.dlq_max_len == 0 {
+            return fail("dlq_max_len must be at least 1");
+        }
+        if self.trim_interval.is_zero() {
+            return fail("trim_interval must not be zero");
         }
         Ok(())
     }

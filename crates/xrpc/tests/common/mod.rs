@@ -1,31 +1,17 @@
-//! Helpers shared by the xrpc integration tests: the shared fixtures folder, small axum servers
+//! Helpers shared by the xrpc integration tests: the real-PDS fixtures, small axum servers
 //! on ephemeral 127.0.0.1 ports, and clients configured for them.
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
 use url::Url;
 use xrpc::{ClientConfig, XrpcClient};
 
-/// The shared folder: `SHARED_DIR`, or the first ancestor holding `shared/contract.md`.
-pub fn shared_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .find(|dir| dir.join("contract.md").is_file())
-        .unwrap_or_else(|| panic!("no shared/contract.md above {}", manifest.display()))
-}
-
 /// A JSON fixture from `fixtures/realpds/`.
 pub fn realpds_json(name: &str) -> serde_json::Value {
-    let path = shared_dir().join("fixtures/realpds").join(name);
+    let path = testkit::realpds(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
