@@ -66,6 +66,10 @@ enum Command {
         /// same rows is timed beside it.
         #[arg(long, value_delimiter = ',')]
         checkpoints: Vec<i64>,
+        /// Run every stage at its own defaults, without the simulation's tuning (short retries
+        /// and timeouts, generous per-host limits): what a scale run measures.
+        #[arg(long)]
+        stage_defaults: bool,
     },
 }
 
@@ -195,6 +199,7 @@ async fn run(command: Command) -> Result<bool> {
             chaos_window_secs,
             stage_env,
             mut checkpoints,
+            stage_defaults,
         } => {
             checkpoints.sort_unstable();
             let stages = 1 + backfillers.max(1) + indexers.max(1);
@@ -207,6 +212,7 @@ async fn run(command: Command) -> Result<bool> {
                 indexers,
                 chaos: chaos.map_or_else(Vec::new, |seed| chaos_plan(seed, stages, window)),
                 stage_env,
+                stage_defaults,
                 checkpoints,
             };
             let outcome = simulate(options).await?;

@@ -115,3 +115,45 @@ async fn trimming_never_removes_what_a_group_has_not_acknowledged() {
     );
     assert_eq!(left.last().map(|(id, _)| id.clone()), ids.last().cloned());
 }
+
+/// One approximate trim removes everything handled, however much: Redis's default `LIMIT` for
+/// `MINID ~` (100 nodes' worth) would let a consumer faster than that outrun its trimming.
+#[tokio::test]
+async fn one_trim_removes_everything_handled_however_much() {
+    let (_server, client) = redis().await;
+    let mut c = conn(&client).await;
+    let payloads: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
+    produce(&client, "s", &payloads).await;
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg("s")
+        .arg("g")
+        .arg("0")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut read_all = Vec::new();
+    loop {
+        let ids = read(&mut c, "g", 10_000).await;
+        if ids.is_empty() {
+            break;
+        }
+        ack(&mut c, "g", &ids).await;
+        read_all.extend(ids);
+    }
+    assert_eq!(read_all.len(), 30_000);
+    let mut cm = streams::connection::command_connection(&client)
+        .await
+        .unwrap();
+    let report = trim_stream(&mut cm, "s", false).await.unwrap();
+    let left: u64 = redis::cmd("XLEN")
+        .arg("s")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        left < 200 && report.removed >= 29_800,
+        "one trim left {left} of 30,000 handled entries (removed {})",
+        report.removed
+    );
+}

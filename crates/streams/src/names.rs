@@ -49,14 +49,24 @@ pub fn dlq_stream(stream: &str) -> String {
     format!("{stream}{DLQ_SUFFIX}")
 }
 
-/// The payload field of one of the contract's streams (or of its dead-letter stream).
+/// The payload field of one of the contract's streams (or of its dead-letter stream), also
+/// when the name carries a Redis Cluster hash tag: `{firehose_backfill}`, `firehose_live{3}`.
 pub fn field_for_stream(stream: &str) -> Option<&'static str> {
-    match stream.strip_suffix(DLQ_SUFFIX).unwrap_or(stream) {
+    let stream = stream.strip_suffix(DLQ_SUFFIX).unwrap_or(stream);
+    let known = |name: &str| match name {
         REPO_BACKFILL => Some(FIELD_REPO),
         FIREHOSE_LIVE | FIREHOSE_BACKFILL => Some(FIELD_EVENT),
         LABEL_LIVE => Some(FIELD_LABELS),
         _ => None,
-    }
+    };
+    known(stream).or_else(|| {
+        // A hash tag is the first `{…}` with something inside: the name around it, or else the
+        // tag itself, is the stream's.
+        let open = stream.find('{')?;
+        let close = open + stream[open..].find('}')?;
+        let around = format!("{}{}", &stream[..open], &stream[close + 1..]);
+        known(&around).or_else(|| known(&stream[open + 1..close]))
+    })
 }
 
 #[cfg(test)]
@@ -88,5 +98,10 @@ mod tests {
         assert_eq!(field_for_stream(FIREHOSE_BACKFILL), Some("event"));
         assert_eq!(field_for_stream("label_live_dlq"), Some("labels"));
         assert_eq!(field_for_stream("other"), None);
+        assert_eq!(field_for_stream("{firehose_backfill}"), Some("event"));
+        assert_eq!(field_for_stream("{firehose_backfill}_dlq"), Some("event"));
+        assert_eq!(field_for_stream("firehose_live{3}"), Some("event"));
+        assert_eq!(field_for_stream("{repo_backfill}"), Some("repo"));
+        assert_eq!(field_for_stream("{other}"), None);
     }
 }

@@ -116,7 +116,7 @@ async fn measure_paused(stages: &mut Stages, probe: &mut Probe<'_>) -> Result<Ch
     let after = loop {
         tokio::time::sleep(POLL).await;
         let reading = probe.read().await?;
-        if reading.all_caught_up() {
+        if reading.indexers_caught_up() {
             break reading;
         }
         anyhow::ensure!(
@@ -125,7 +125,7 @@ async fn measure_paused(stages: &mut Stages, probe: &mut Probe<'_>) -> Result<Ch
         );
     };
     let indexer_secs = start.elapsed().as_secs_f64();
-    // Every stream is handled: the indexers are idle, with no transaction open.
+    // Every stream the indexers read is handled: they are idle, with no transaction open.
     let (ceiling_rows, ceiling_secs) = rewrite_rows_since(probe.pool, since).await?;
     let rows = sqlx::query_scalar("SELECT count(*) FROM record")
         .fetch_one(probe.pool)

@@ -44,6 +44,9 @@ pub struct SimulateOptions {
     /// Settings given to every stage on top of the simulation's own (e.g. high-water marks);
     /// each stage ignores the variables that are not its own.
     pub stage_env: Vec<(String, String)>,
+    /// Runs every stage at its own defaults (only endpoints and names are set), instead of the
+    /// simulation's tuning for test deadlines: what a scale run measures.
+    pub stage_defaults: bool,
     /// Sizes of the `record` table at which the indexer is measured against PostgreSQL's own
     /// ceiling (see [`checkpoint`](super::checkpoint)); ascending.
     pub checkpoints: Vec<i64>,
@@ -60,6 +63,7 @@ impl SimulateOptions {
             indexers: 1,
             chaos: Vec::new(),
             stage_env: Vec::new(),
+            stage_defaults: false,
             checkpoints: Vec::new(),
         }
     }
@@ -198,35 +202,51 @@ fn stage_specs(
             .env("ALLOW_PRIVATE_HOSTS", "true")
             .env("PLC_URL", &endpoints.plc)
     };
-    let mut specs = vec![
+    // The simulation's tuning: listRepos pages the fault preset aims at, short retries and
+    // timeouts so faults are ridden out within a test's deadline, and per-host limits a loopback
+    // PDS can take. `stage_defaults` leaves every stage at its own defaults instead.
+    let tuned = |spec: ChildSpec, settings: &[(&str, String)]| {
+        if options.stage_defaults {
+            spec
+        } else {
+            settings
+                .iter()
+                .fold(spec, |spec, (key, value)| spec.env(key, value))
+        }
+    };
+    let mut specs = vec![tuned(
         common(ChildSpec::binary("ingester")?)
             .env("INGESTER_MODE", "all")
             .env("INGESTER_RELAY_HOSTS", &endpoints.relay)
-            .env("INGESTER_LABELER_HOSTS", endpoints.labelers.join(","))
-            .env(
+            .env("INGESTER_LABELER_HOSTS", endpoints.labelers.join(",")),
+        &[
+            (
                 "INGESTER_LIST_REPOS_LIMIT",
                 preset::LIST_REPOS_LIMIT.to_string(),
-            )
-            .env("INGESTER_RETRY_BASE_MS", "100")
-            .env("INGESTER_RETRY_MAX_MS", "1000"),
-    ];
+            ),
+            ("INGESTER_RETRY_BASE_MS", "100".into()),
+            ("INGESTER_RETRY_MAX_MS", "1000".into()),
+        ],
+    )];
     for n in 0..options.backfillers.max(1) {
-        specs.push(
+        specs.push(tuned(
             common(ChildSpec::program(
                 &format!("backfiller-{n}"),
                 locate_binary("backfiller")?,
             ))
-            .env("BACKFILLER_CONSUMER_NAME", format!("sim-backfiller-{n}"))
-            .env("BACKFILLER_CONCURRENCY", "16")
-            .env("BACKFILLER_PER_HOST_CONCURRENCY", "8")
-            .env("BACKFILLER_PER_HOST_RPS", "500")
-            .env(
-                "BACKFILLER_HTTP_TIMEOUT_SECS",
-                preset::HTTP_TIMEOUT_SECS.to_string(),
-            )
-            .env("BACKFILLER_RETRY_DELAY_MS", "200")
-            .env("BACKFILLER_CLAIM_IDLE_MS", "5000"),
-        );
+            .env("BACKFILLER_CONSUMER_NAME", format!("sim-backfiller-{n}")),
+            &[
+                ("BACKFILLER_CONCURRENCY", "16".into()),
+                ("BACKFILLER_PER_HOST_CONCURRENCY", "8".into()),
+                ("BACKFILLER_PER_HOST_RPS", "500".into()),
+                (
+                    "BACKFILLER_HTTP_TIMEOUT_SECS",
+                    preset::HTTP_TIMEOUT_SECS.to_string(),
+                ),
+                ("BACKFILLER_RETRY_DELAY_MS", "200".into()),
+                ("BACKFILLER_CLAIM_IDLE_MS", "5000".into()),
+            ],
+        ));
     }
     for n in 0..options.indexers.max(1) {
         specs.push(

@@ -116,6 +116,14 @@ impl Reading {
         self.streams.values().all(|s| s.caught_up)
     }
 
+    /// Whether the indexers have acknowledged everything in their streams.
+    pub(crate) fn indexers_caught_up(&self) -> bool {
+        self.streams
+            .iter()
+            .filter(|(name, _)| **name != "repo_backfill")
+            .all(|(_, s)| s.caught_up)
+    }
+
     fn stream(&self, name: &str) -> StreamReading {
         self.streams.get(name).cloned().unwrap_or_default()
     }
