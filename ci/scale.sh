@@ -13,7 +13,7 @@
 # line) and target/scale/curve.svg (rows and indexed events/s over time, checkpoints marked).
 #
 # Environment (defaults in brackets):
-#   SCALE_REPOS [38000]         repositories; with SCALE_MAX_RECORDS 2000 about 263 records each
+#   SCALE_REPOS [42000]         repositories; with SCALE_MAX_RECORDS 2000 about 258 records each (10.8M)
 #   SCALE_MAX_RECORDS [2000]    largest typical repo (log-uniform sizes, mean (max-1)/ln(max))
 #   SCALE_PDS_HOSTS [40]        PDS hosts (each rate-limited by the backfiller's per-host defaults)
 #   SCALE_CHECKPOINTS [1000000,5000000,10000000]
@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-repos="${SCALE_REPOS:-38000}"
+repos="${SCALE_REPOS:-42000}"
 max_records="${SCALE_MAX_RECORDS:-2000}"
 pds_hosts="${SCALE_PDS_HOSTS:-40}"
 checkpoints="${SCALE_CHECKPOINTS:-1000000,5000000,10000000}"

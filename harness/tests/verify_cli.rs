@@ -142,6 +142,54 @@ async fn a_finished_pipeline_passes_every_check() {
     assert_eq!(report["database"]["record"], 1);
 }
 
+/// A dead-letter or skip stream nearing its cap (80%) is a warning: the verdict still passes, and
+/// the check names the stream and its cap, given as the stages' own variables.
+#[tokio::test]
+async fn a_capped_stream_near_its_cap_warns_without_failing() {
+    let p = pipeline().await;
+    p.finished_backfill(&["did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
+        .await;
+    let (code, report, stderr) = p.verify(&["--dlq-max-len", "10", "--skipped-max-len", "10"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    assert_eq!(check(&report, "capped-streams")["status"], "PASS");
+
+    let mut r = p.redis().await;
+    for i in 0..8 {
+        let _: String = r
+            .xadd("firehose_live_dlq", "*", &[("event", format!("{i}"))])
+            .await
+            .unwrap();
+    }
+    for i in 0..7 {
+        let _: String = r
+            .xadd(
+                "firehose_live:skipped:relay.example.com",
+                "*",
+                &[("skipped", format!("{i}"))],
+            )
+            .await
+            .unwrap();
+    }
+    let (code, report, stderr) = p.verify(&["--dlq-max-len", "10", "--skipped-max-len", "10"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "a warning does not fail: {report:#}\n{stderr}"
+    );
+    assert_eq!(report["verdict"], "PASS");
+    let capped = check(&report, "capped-streams");
+    assert_eq!(capped["status"], "WARN", "{capped}");
+    let figure = capped["figure"].as_str().unwrap();
+    assert!(figure.contains("firehose_live_dlq at 8 of 10"), "{figure}");
+    assert!(
+        !figure.contains("skipped"),
+        "7 of 10 is below 80%: {figure}"
+    );
+
+    let (_, report, _) = p.verify(&["--dlq-max-len", "100"]);
+    assert_eq!(check(&report, "capped-streams")["status"], "PASS");
+}
+
 #[tokio::test]
 async fn a_group_ahead_of_its_stream_fails() {
     let p = pipeline().await;

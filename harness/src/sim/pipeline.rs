@@ -376,7 +376,7 @@ async fn watch_and_verify(
     let mut peaks = Peaks::default();
     let mut checkpoints_due = options.checkpoints.iter().copied().peekable();
     let mut checkpoints = Vec::new();
-    let final_manifest = loop {
+    loop {
         tokio::time::sleep(POLL).await;
         for restarted in stages.check(!options.chaos.is_empty())? {
             println!(
@@ -472,14 +472,30 @@ async fn watch_and_verify(
                     .values()
                     .all(|seq| previous.label_cursors.values().any(|c| c >= seq));
             if live_done && labels_done {
-                break manifest.clone();
+                break;
             }
         }
-    };
+    }
     let elapsed = start.elapsed();
+    let final_manifest = oracle.context("the run ended without an oracle manifest")?;
     let dir = tempfile::tempdir()?;
     let manifest_path = dir.path().join("manifest.json");
     final_manifest.write(&manifest_path)?;
+    let oracle_records = final_manifest.records.len();
+    let required_dead_letters = final_manifest
+        .dead_letters
+        .iter()
+        .filter(|d| d.required)
+        .count();
+    let oracle_line = format!(
+        "oracle: {oracle_records} records expected ({} required), {} absent, {} labels, {} dead letters ({required_dead_letters} required)",
+        final_manifest.records.iter().filter(|r| r.required).count(),
+        final_manifest.absent.len(),
+        final_manifest.labels.len(),
+        final_manifest.dead_letters.len(),
+    );
+    // At scale the manifest is gigabytes, and verify reads its own copy from the file.
+    drop(final_manifest);
     let (passed, verify_report) = run_verify(&manifest_path, &redis_url, database_url).await?;
     let secs = elapsed.as_secs_f64().max(0.001);
     let stream = |name: &str| previous.streams.get(name).cloned().unwrap_or_default();
@@ -514,19 +530,7 @@ async fn watch_and_verify(
             previous.records as f64 / secs
         ),
         peaks.line(),
-        format!(
-            "oracle: {} records expected ({} required), {} absent, {} labels, {} dead letters ({} required)",
-            final_manifest.records.len(),
-            final_manifest.records.iter().filter(|r| r.required).count(),
-            final_manifest.absent.len(),
-            final_manifest.labels.len(),
-            final_manifest.dead_letters.len(),
-            final_manifest
-                .dead_letters
-                .iter()
-                .filter(|d| d.required)
-                .count()
-        ),
+        oracle_line,
         disk_line(&pool).await?,
     ];
     figures.extend(checkpoints.iter().map(CheckpointFigure::line));
@@ -536,14 +540,10 @@ async fn watch_and_verify(
         figures,
         elapsed,
         faults_fired: sim.faults_fired(),
-        required_dead_letters: final_manifest
-            .dead_letters
-            .iter()
-            .filter(|d| d.required)
-            .count(),
+        required_dead_letters,
         disruptions,
         peaks,
-        oracle_records: final_manifest.records.len(),
+        oracle_records,
         checkpoints,
     })
 }
