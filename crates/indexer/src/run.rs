@@ -101,3 +101,35 @@ pub fn consumer_options(run: &RunArgs, consumer: String, streams: &[String]) -> 
     options.dlq_max_len = run.dlq_max_len;
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn options_for(args: &[&str]) -> ConsumerOptions {
+        let args = Args::try_parse_from(args).expect("arguments parse");
+        consumer_options(&args.run, "c".into(), &args.run.selected_streams())
+    }
+
+    #[test]
+    fn defaults_hold_enough_to_fill_every_writer_twice() {
+        // 4 writers × 1,000 changes × 2, in calls of the contract's 50 entries.
+        let o = options_for(&["indexer"]);
+        assert_eq!((o.batch_size, o.concurrency), (50, 160));
+        assert_eq!(
+            (o.read_count, o.max_buffered, o.key_run),
+            (8_000, 8_000, 1_000)
+        );
+        o.validate().expect("valid options");
+    }
+
+    #[test]
+    fn the_concurrency_setting_is_a_floor_and_the_hold_follows_the_writers() {
+        let o = options_for(&["indexer", "--concurrency", "400"]);
+        assert_eq!((o.concurrency, o.max_buffered), (400, 20_000));
+        let o = options_for(&["indexer", "--writers", "1", "--max-transaction", "100"]);
+        assert_eq!((o.concurrency, o.max_buffered), (20, 1_000));
+    }
+}
