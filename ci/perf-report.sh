@@ -61,7 +61,8 @@ full="report | full run: listRepos → getRepo → indexed | $repos repos ($reco
     echo "Measured $(date -u +%Y-%m-%d) at commit \`$(git rev-parse --short HEAD)\` by \`bash ci/perf-report.sh\`"
     echo "on: $machine. Release builds; each figure is from one run."
 } >"$out/machine.txt"
-cat "$out"/ingester.txt "$out"/backfiller.txt "$out"/indexer.txt | grep '^report |' >"$out/rows.txt" || true
+# `-o`: libtest prints "test NAME ... " before a test's first output, on the same line.
+cat "$out"/ingester.txt "$out"/backfiller.txt "$out"/indexer.txt | grep -o 'report | .*' >"$out/rows.txt" || true
 echo "$full" >>"$out/rows.txt"
 
 # One table from the rows; unless PERF_NO_README=1, also into README.md between the markers.
