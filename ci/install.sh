@@ -15,6 +15,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# The lint gate's tools come with rustup's default profile; add them where a toolchain lacks them
+# (this can only work where rustup's own server is reachable: ci/test.sh says so if they are missing).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  echo "== rustup component add rustfmt clippy"
+  rustup component add rustfmt clippy || true
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== cargo install cargo-nextest"
   cargo install --locked cargo-nextest

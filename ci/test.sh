@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"): installs what the tests need, idempotently,
-# then runs every test of the workspace with nextest, then each fuzz target briefly.
+# checks formatting and lints (clippy, warnings denied), then runs every test of the workspace with
+# nextest, then each fuzz target briefly.
 #
 # Environment:
 #   FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
@@ -12,6 +13,15 @@ bash ci/install.sh
 
 # A fresh CI clone never rebuilds incrementally: incremental caches would only cost disk (gigabytes).
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
+if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+  echo "== cargo fmt --check"
+  cargo fmt --all -- --check
+  echo "== cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --workspace --all-targets -- -D warnings
+else
+  echo "== LINTS NOT RUN: this toolchain has no rustfmt/clippy and rustup could not add them" >&2
+fi
 
 # The harness's process tests run the stages' real binaries, which cargo does not build for another
 # package's tests: build every binary first, in the profile nextest uses.

@@ -337,7 +337,7 @@ async fn a_redis_restart_mid_stream_loses_nothing() {
         let _: () = c.set(&key, 0).await.unwrap();
     }
     let mut options = live_options();
-    options.reconnect_max = std::time::Duration::from_secs(1);
+    options.reconnect_max = Duration::from_secs(1);
     let running = Running::start(repos_feed(), &host, options, &client).await;
     let probe = conn(&client).await;
     wait_until("events to flow", DEADLINE, || {

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Query;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -312,7 +312,7 @@ async fn relay_redirect_to_pds_streams_the_repo() {
     let target = pds.clone();
     let relay = serve(Router::new().route(
         "/xrpc/com.atproto.sync.getRepo",
-        get(move |uri: axum::http::Uri| {
+        get(move |uri: Uri| {
             let target = target.clone();
             async move {
                 let location = format!("{}{}", target.as_str().trim_end_matches('/'), uri);

@@ -338,8 +338,7 @@ impl ScriptedServer {
                                 let start = tokio::time::Instant::now();
                                 let mut ok = true;
                                 for (k, frame) in frames.into_iter().enumerate() {
-                                    let due =
-                                        std::time::Duration::from_secs_f64(k as f64 / per_sec);
+                                    let due = Duration::from_secs_f64(k as f64 / per_sec);
                                     tokio::time::sleep_until(start + due).await;
                                     if ws.send(Message::Binary(frame.into())).await.is_err() {
                                         ok = false;
