@@ -19,7 +19,7 @@ for line in sys.stdin:
         blocks.append(cur)
     elif cur is not None:
         s = line.strip()
-        m = re.match(r"\[env: ([A-Z0-9_]+)=", s)
+        m = re.match(r"\[env: ([A-Z0-9_]+)[=\]]", s)
         d = re.match(r"\[default: (.*)\]$", s)
         if m: cur["env"] = m.group(1)
         elif d: cur["default"] = d.group(1)
