@@ -11,7 +11,9 @@ use std::time::Duration;
 use harness::services::wait_until;
 use streams::consumer::did_partition;
 use streams::{Consumer, Outcome};
-use streams_support::{DEADLINE, conn, handler, options, pending, produce, redis, spawn, stop};
+use streams_support::{
+    DEADLINE, conn, create_group, handler, options, pending, produce, redis, spawn, stop,
+};
 use tokio::sync::Notify;
 
 fn numbered(n: usize) -> Vec<String> {
@@ -33,14 +35,7 @@ async fn group_ahead_of_its_stream_is_healed() {
     let (_server, client) = redis().await;
     let mut c = conn(&client).await;
     produce(&client, "s", &numbered(10)).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("s")
-        .arg("g")
-        .arg("0")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    create_group(&mut c, "s", "g").await;
     let _: () = redis::cmd("XGROUP")
         .arg("SETID")
         .arg("s")

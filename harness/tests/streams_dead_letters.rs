@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use harness::services::wait_until;
 use streams::{Consumer, Outcome};
 use streams_support::{
-    DEADLINE, conn, entries, handler, options, pending, produce, redis, spawn, stop,
+    DEADLINE, conn, create_group, entries, handler, options, pending, produce, redis, spawn, stop,
 };
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
@@ -113,14 +113,7 @@ async fn crash_looping_entry_is_dead_lettered_on_reread() {
     let (_server, client) = redis().await;
     let mut c = conn(&client).await;
     let ids = produce(&client, "s", &["killer".to_owned(), "fine".to_owned()]).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("s")
-        .arg("g")
-        .arg("0")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    create_group(&mut c, "s", "g").await;
     // Five deliveries of the first entry to consumer "c", none acknowledged.
     let _: redis::Value = redis::cmd("XREADGROUP")
         .arg("GROUP")

@@ -10,7 +10,9 @@ use std::time::Duration;
 use harness::services::{RedisOptions, TestRedis, wait_until};
 use redis::AsyncCommands;
 use streams::{Consumer, Producer, ProducerOptions};
-use streams_support::{DEADLINE, collector, conn, entries, options, read_group, spawn, stop};
+use streams_support::{
+    DEADLINE, collector, conn, create_group, entries, options, read_group, spawn, stop,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Over its high-water mark the producer holds its batch: the stream never grows past the mark by
@@ -195,14 +197,7 @@ async fn the_slowest_group_sets_the_backlog() {
         "without a group, the stream's length"
     );
     for group in ["fast", "slow"] {
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg("s")
-            .arg(group)
-            .arg("0")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        create_group(&mut c, "s", group).await;
     }
     // "fast" reads everything and acknowledges 20; "slow" reads 5 and acknowledges none.
     let fast = read_group(&mut c, "s", "fast", 30).await;

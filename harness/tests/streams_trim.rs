@@ -5,7 +5,7 @@ mod streams_support;
 
 use redis::aio::MultiplexedConnection;
 use streams::trim::trim_stream;
-use streams_support::{conn, entries, produce, read_group, redis};
+use streams_support::{conn, create_group, entries, produce, read_group, redis};
 
 async fn read(c: &mut MultiplexedConnection, group: &str, count: usize) -> Vec<String> {
     read_group(c, "s", group, count).await
@@ -44,14 +44,7 @@ async fn trimming_never_removes_what_a_group_has_not_acknowledged() {
     assert_eq!(report.removed, 0);
 
     for g in ["a", "b"] {
-        let _: () = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg("s")
-            .arg(g)
-            .arg("0")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        create_group(&mut c, "s", g).await;
     }
     // Group a has everything acknowledged; group b got 600, acknowledged the first 300 but not #50.
     let a = read(&mut c, "a", 1000).await;
@@ -124,14 +117,7 @@ async fn one_trim_removes_everything_handled_however_much() {
     let mut c = conn(&client).await;
     let payloads: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
     produce(&client, "s", &payloads).await;
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg("s")
-        .arg("g")
-        .arg("0")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    create_group(&mut c, "s", "g").await;
     let mut read_all = Vec::new();
     loop {
         let ids = read(&mut c, "g", 10_000).await;

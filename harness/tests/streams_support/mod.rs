@@ -84,6 +84,18 @@ pub fn collector() -> (Arc<Mutex<Vec<usize>>>, FnHandler) {
     (got, handler)
 }
 
+/// Creates `group` on `stream` at its start (the stream must exist).
+pub async fn create_group(conn: &mut MultiplexedConnection, stream: &str, group: &str) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("0")
+        .query_async(conn)
+        .await
+        .expect("XGROUP CREATE");
+}
+
 /// Reads up to `count` new entries of `stream` as consumer `c` of `group`; returns their ids.
 pub async fn read_group(
     conn: &mut MultiplexedConnection,
