@@ -283,6 +283,53 @@ async fn deleting_an_original_promotes_the_oldest_duplicate() -> anyhow::Result<
 }
 
 #[tokio::test]
+async fn a_new_repo_is_probed_again_once_its_first_round_is_written() -> anyhow::Result<()> {
+    // Alice has nothing stored, so her first round skips the reads and the duplicate probes.
+    // Her batch has a second round (`b` is deleted, then written again); by then her first
+    // round's like of the post is stored, and `b`, a like of the same post, must be found a
+    // duplicate of it (a plain insert would break the unique constraint and fail the batch).
+    let pg = TestPostgres::start().await?;
+    let pool = database(&pg).await?;
+    let subject = uri(BOB, POST, "p1");
+    let outcomes = apply(
+        &pool,
+        &[
+            delete(1, ALICE, LIKE, "b", 1),
+            write(2, false, ALICE, LIKE, "a", 2, CID, like(LIKE, &subject)),
+            write(3, false, ALICE, LIKE, "b", 3, CID, like(LIKE, &subject)),
+        ],
+    )
+    .await?;
+    assert_eq!(outcomes, vec![Outcome::Applied; 3]);
+    let likes: Vec<(String,)> = sqlx::query_as(r#"SELECT uri FROM "like""#)
+        .fetch_all(&pool)
+        .await?;
+    assert_eq!(likes, vec![(uri(ALICE, LIKE, "a"),)]);
+    let dups: Vec<(String, String)> =
+        sqlx::query_as(r#"SELECT uri, "duplicateOf" FROM duplicate_record"#)
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(dups, vec![(uri(ALICE, LIKE, "b"), uri(ALICE, LIKE, "a"))]);
+    // A later snapshot of a repo with rows stored is read: an identical record is unchanged.
+    let outcomes = apply(
+        &pool,
+        &[write(
+            -1,
+            false,
+            ALICE,
+            LIKE,
+            "a",
+            2,
+            CID,
+            like(LIKE, &subject),
+        )],
+    )
+    .await?;
+    assert_eq!(outcomes, vec![Outcome::Unchanged]);
+    assert_aggregates_exact(&pool).await
+}
+
+#[tokio::test]
 async fn a_deleted_account_loses_everything_and_a_late_backfill_cannot_restore_it()
 -> anyhow::Result<()> {
     let pg = TestPostgres::start().await?;

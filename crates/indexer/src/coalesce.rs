@@ -92,21 +92,21 @@ impl Coalescer {
     }
 
     async fn write_jobs(&self, jobs: Vec<Job>) {
-        let merged: Vec<Change> = jobs
-            .iter()
-            .flat_map(|j| j.changes.iter().cloned())
-            .collect();
+        // Moved, not copied: a change holds its whole record, and copying every record of a
+        // transaction cost the indexer a tenth of its CPU.
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut merged: Vec<Change> = Vec::new();
+        for job in jobs {
+            replies.push((job.changes.len(), job.reply));
+            merged.extend(job.changes);
+        }
         metrics::histogram!("indexer_transaction_changes").record(merged.len() as f64);
         let mut verdicts = apply_isolated(&self.pool, &merged).await.into_iter();
-        for job in jobs {
-            let mine: Vec<Verdict> = verdicts.by_ref().take(job.changes.len()).collect();
-            let mine = if mine.len() == job.changes.len() {
-                mine
-            } else {
-                lost(job.changes.len())
-            };
+        for (len, reply) in replies {
+            let mine: Vec<Verdict> = verdicts.by_ref().take(len).collect();
+            let mine = if mine.len() == len { mine } else { lost(len) };
             // The caller may be gone (shutdown); its entries stay pending and are redelivered.
-            let _ = job.reply.send(mine);
+            let _ = reply.send(mine);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use streams::names;
-use streams::payloads::{LabelsEntry, RepoBackfillEntry, StreamEvent};
+use streams::payloads::{CommitMarker, LabelsEntry, RepoBackfillEntry, StreamEvent};
 use streams::{Delivery, Handler, Outcome};
 
 use crate::apply::{Change, HandleChange, Outcome as Applied, Verdict};
@@ -86,8 +86,8 @@ impl<V: HandleVerifier> IndexHandler<V> {
     }
 
     /// Queues `did` for a fresh backfill; `Err` says why it could not be.
-    async fn queue_resync(&self, change: &Change) -> Result<(), String> {
-        let Change::Event(StreamEvent::Sync(sync)) = change else {
+    async fn queue_resync(&self, sync: Option<&CommitMarker>) -> Result<(), String> {
+        let Some(sync) = sync else {
             return Ok(());
         };
         let Some(conn) = &self.resync else {
@@ -136,11 +136,20 @@ impl<V: HandleVerifier> Handler for IndexHandler<V> {
                 Err(outcome) => answers.push(Some(outcome)),
             }
         }
-        let verdicts = self.writer.write(changes.clone()).await;
-        for ((slot, change), verdict) in slots.into_iter().zip(&changes).zip(verdicts) {
+        // Only a sync event can need a resync: keep those (rare, small) and hand the rest over.
+        let syncs: Vec<Option<CommitMarker>> = changes
+            .iter()
+            .map(|change| match change {
+                Change::Event(StreamEvent::Sync(sync)) => Some(sync.clone()),
+                _ => None,
+            })
+            .collect();
+        let verdicts = self.writer.write(changes).await;
+        for ((slot, sync), verdict) in slots.into_iter().zip(&syncs).zip(verdicts) {
             let answer = match verdict {
                 Verdict::Done(Applied::Malformed(reason)) => Outcome::DeadLetter(reason),
-                Verdict::Done(Applied::NeedsResync) => match self.queue_resync(change).await {
+                Verdict::Done(Applied::NeedsResync) => match self.queue_resync(sync.as_ref()).await
+                {
                     Ok(()) => Outcome::Done,
                     Err(reason) => Outcome::Retry(reason),
                 },

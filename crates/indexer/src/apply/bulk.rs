@@ -1,5 +1,5 @@
-//! One bulk statement over text columns: each column is a `$n::text[]` array with a value per
-//! row, so a round writes a table with one round trip however many rows it has.
+//! One bulk statement over text (and a few `bool`) columns: each column is a `$n::text[]`
+//! array with a value per row, so a round writes a table with one round trip however many rows it has.
 //!
 //! Statements unnest their arrays in the select list (`SELECT unnest($1::text[]) AS uri, …`),
 //! never `FROM unnest($1, $2, …)`: PostgreSQL walks select-list arrays in step, where the
@@ -24,6 +24,8 @@ pub(super) enum Column<'a> {
     Text(Vec<&'a str>),
     /// A nullable text column.
     Nullable(Vec<Option<&'a str>>),
+    /// A `bool` column.
+    Flag(Vec<bool>),
 }
 
 impl Column<'_> {
@@ -35,6 +37,7 @@ impl Column<'_> {
             + match self {
                 Column::Text(v) => v.iter().map(|s| 4 + s.len()).sum::<usize>(),
                 Column::Nullable(v) => v.iter().map(|s| 4 + s.map_or(0, str::len)).sum(),
+                Column::Flag(v) => 5 * v.len(),
             }
     }
 
@@ -42,6 +45,7 @@ impl Column<'_> {
         match self {
             Column::Text(v) => v.is_empty(),
             Column::Nullable(v) => v.is_empty(),
+            Column::Flag(v) => v.is_empty(),
         }
     }
 }
@@ -74,6 +78,7 @@ where
         query = match column {
             Column::Text(v) => query.bind(v),
             Column::Nullable(v) => query.bind(v),
+            Column::Flag(v) => query.bind(v),
         };
     }
     query

@@ -10,6 +10,9 @@
 //! rows that did not go in (few), not every row that did: reading back the URI and subject of
 //! every like was a tenth of the write path's client CPU.
 //!
+//! Rows whose creator had nothing stored when the batch began ([`NewRepos`]) skip the probe:
+//! no stored row of theirs can exist to duplicate. Each row carries that as `known`.
+//!
 //! The probe is written `NOT EXISTS (… OFFSET 0)`: the `OFFSET` keeps PostgreSQL from turning it
 //! into an anti-join, which it would plan as a hash over a sequential scan of the whole table
 //! whenever its statistics are older than the table (a backfill into an empty database grows
@@ -23,6 +26,8 @@ use sqlx::PgConnection;
 use super::bulk::{Column, bind, col, ocol, run};
 use super::error::{ApplyError, Step};
 use super::insert::{Fresh, Inserted};
+#[cfg(doc)]
+use super::new_repos::NewRepos;
 use super::touched::{PostCount, ProfileCount, Touched};
 use crate::records::{FollowRow, LikeRow};
 
@@ -64,6 +69,16 @@ impl Deduplicated for FollowRow {
             &self.indexed_at,
         ]
     }
+}
+
+/// How fresh a round's rows are: [`Fresh`] for all of them, and the creators among them that
+/// had nothing stored (whose rows need no probe).
+#[derive(Clone, Copy)]
+pub(super) struct Freshness<'a> {
+    /// Whether the rows can be in their tables already.
+    pub(super) fresh: Fresh,
+    /// Creators with nothing stored when the batch began.
+    pub(super) new_repos: &'a HashSet<&'a str>,
 }
 
 /// The rows to try inserting: all of them, or of fresh rows the first of each `(creator,
@@ -128,14 +143,14 @@ macro_rules! left_out {
     };
 }
 
-/// Like-shaped rows from `$1 … $9`, as `(uri, cid, creator, subject, …, i)`, `i` the position
-/// from 1.
+/// Like-shaped rows from `$1 … $10`, as `(uri, cid, creator, subject, …, known, i)`, `i` the
+/// position from 1.
 macro_rules! like_rows {
     () => {
         r#"SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS cid,
              unnest($3::text[]) AS creator, unnest($4::text[]) AS subject,
              unnest($5::text[]) AS sc, unnest($6::text[]) AS via, unnest($7::text[]) AS vc,
-             unnest($8::text[]) AS ca, unnest($9::text[]) AS ia,
+             unnest($8::text[]) AS ca, unnest($9::text[]) AS ia, unnest($10::bool[]) AS known,
              generate_series(1::int8, cardinality($1::text[])) AS i"#
     };
 }
@@ -148,9 +163,9 @@ macro_rules! like_sql {
         left_out!(
             $fresh,
             concat!(
-                "EXISTS (SELECT 1 FROM ",
+                "(t.known AND EXISTS (SELECT 1 FROM ",
                 $table,
-                " o WHERE o.creator = t.creator AND o.subject = t.subject OFFSET 0)"
+                " o WHERE o.creator = t.creator AND o.subject = t.subject OFFSET 0))"
             ),
             like_rows!(),
             concat!(
@@ -178,12 +193,19 @@ struct Statements {
 async fn insert_deduplicated<'a, T: Deduplicated>(
     conn: &mut PgConnection,
     rows: &[&'a T],
-    fresh: Fresh,
+    freshness: Freshness<'_>,
     statements: Statements,
     columns: impl Fn(&[&'a T]) -> Vec<Column<'a>>,
 ) -> Result<Vec<&'a T>, ApplyError> {
-    let candidates = candidates(rows, fresh);
-    let left_out: Vec<(i64,)> = bind(statements.insert, columns(&candidates))
+    let candidates = candidates(rows, freshness.fresh);
+    let mut bound = columns(&candidates);
+    bound.push(Column::Flag(
+        candidates
+            .iter()
+            .map(|r| !freshness.new_repos.contains(r.key().0))
+            .collect(),
+    ));
+    let left_out: Vec<(i64,)> = bind(statements.insert, bound)
         .fetch_all(&mut *conn)
         .await
         .step(statements.step)?;
@@ -229,7 +251,7 @@ pub(super) async fn likes(
     conn: &mut PgConnection,
     rows: &[&LikeRow],
     repost: bool,
-    fresh: Fresh,
+    freshness: Freshness<'_>,
     touched: &mut Touched,
     inserted: &mut Inserted,
 ) -> Result<(), ApplyError> {
@@ -238,18 +260,18 @@ pub(super) async fn likes(
     }
     let statements = if repost {
         Statements {
-            insert: like_sql!(fresh, "repost"),
+            insert: like_sql!(freshness.fresh, "repost"),
             duplicates: duplicate_insert!("repost", "subject"),
             step: "inserting repost rows",
         }
     } else {
         Statements {
-            insert: like_sql!(fresh, "\"like\""),
+            insert: like_sql!(freshness.fresh, "\"like\""),
             duplicates: duplicate_insert!("\"like\"", "subject"),
             step: "inserting like rows",
         }
     };
-    let done = insert_deduplicated(conn, rows, fresh, statements, |rows| {
+    let done = insert_deduplicated(conn, rows, freshness, statements, |rows| {
         vec![
             col(rows, |r| &r.uri),
             col(rows, |r| &r.cid),
@@ -275,13 +297,13 @@ pub(super) async fn likes(
     Ok(())
 }
 
-/// Follow-shaped rows from `$1 … $6`, as `(uri, cid, creator, subject, …, i)`, `i` the
+/// Follow-shaped rows from `$1 … $7`, as `(uri, cid, creator, subject, …, known, i)`, `i` the
 /// position from 1.
 macro_rules! follow_rows {
     () => {
         r#"SELECT unnest($1::text[]) AS uri, unnest($2::text[]) AS cid,
              unnest($3::text[]) AS creator, unnest($4::text[]) AS subject,
-             unnest($5::text[]) AS ca, unnest($6::text[]) AS ia,
+             unnest($5::text[]) AS ca, unnest($6::text[]) AS ia, unnest($7::bool[]) AS known,
              generate_series(1::int8, cardinality($1::text[])) AS i"#
     };
 }
@@ -292,9 +314,9 @@ macro_rules! follow_sql {
         left_out!(
             $fresh,
             concat!(
-                "EXISTS (SELECT 1 FROM ",
+                "(t.known AND EXISTS (SELECT 1 FROM ",
                 $table,
-                r#" o WHERE o.creator = t.creator AND o."subjectDid" = t.subject OFFSET 0)"#
+                r#" o WHERE o.creator = t.creator AND o."subjectDid" = t.subject OFFSET 0))"#
             ),
             follow_rows!(),
             concat!(
@@ -312,7 +334,7 @@ pub(super) async fn follows(
     conn: &mut PgConnection,
     rows: &[&FollowRow],
     block: bool,
-    fresh: Fresh,
+    freshness: Freshness<'_>,
     touched: &mut Touched,
     inserted: &mut Inserted,
 ) -> Result<(), ApplyError> {
@@ -321,18 +343,18 @@ pub(super) async fn follows(
     }
     let statements = if block {
         Statements {
-            insert: follow_sql!(fresh, "actor_block"),
+            insert: follow_sql!(freshness.fresh, "actor_block"),
             duplicates: duplicate_insert!("actor_block", "\"subjectDid\""),
             step: "inserting actor_block rows",
         }
     } else {
         Statements {
-            insert: follow_sql!(fresh, "follow"),
+            insert: follow_sql!(freshness.fresh, "follow"),
             duplicates: duplicate_insert!("follow", "\"subjectDid\""),
             step: "inserting follow rows",
         }
     };
-    let done = insert_deduplicated(conn, rows, fresh, statements, |rows| {
+    let done = insert_deduplicated(conn, rows, freshness, statements, |rows| {
         vec![
             col(rows, |r| &r.uri),
             col(rows, |r| &r.cid),

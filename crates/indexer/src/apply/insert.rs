@@ -105,20 +105,23 @@ impl<'a> ByTable<'a> {
 }
 
 /// Inserts `rows`; returns the URIs whose main row went in (not a duplicate or a conflict).
+/// `new_repos`: creators that had nothing stored, whose rows cannot duplicate a stored one.
 pub(crate) async fn insert(
     conn: &mut PgConnection,
     rows: &[&Rows],
     fresh: Fresh,
+    new_repos: &HashSet<&str>,
     touched: &mut Touched,
 ) -> Result<Inserted, ApplyError> {
     let t = ByTable::new(rows);
     let mut inserted = Inserted::new();
+    let dedup = deduplicated::Freshness { fresh, new_repos };
     posts(conn, &t.posts, fresh, touched, &mut inserted).await?;
-    deduplicated::likes(conn, &t.likes, false, fresh, touched, &mut inserted).await?;
-    deduplicated::likes(conn, &t.reposts, true, fresh, touched, &mut inserted).await?;
+    deduplicated::likes(conn, &t.likes, false, dedup, touched, &mut inserted).await?;
+    deduplicated::likes(conn, &t.reposts, true, dedup, touched, &mut inserted).await?;
     feed_items(conn, &t.feed_items, fresh).await?;
-    deduplicated::follows(conn, &t.follows, false, fresh, touched, &mut inserted).await?;
-    deduplicated::follows(conn, &t.blocks, true, fresh, touched, &mut inserted).await?;
+    deduplicated::follows(conn, &t.follows, false, dedup, touched, &mut inserted).await?;
+    deduplicated::follows(conn, &t.blocks, true, dedup, touched, &mut inserted).await?;
     others(conn, &t, &mut inserted).await?;
     Ok(inserted)
 }

@@ -22,6 +22,7 @@ mod error;
 mod insert;
 mod labels;
 mod locks;
+mod new_repos;
 mod notify;
 mod paths;
 mod remove;
@@ -39,6 +40,7 @@ use streams::payloads::{LabelsEntry, StreamEvent};
 
 use crate::records::InvalidRecord;
 use error::Step;
+use new_repos::NewRepos;
 use paths::PathOp;
 use touched::Touched;
 
@@ -132,6 +134,19 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
     dids.sort_unstable();
     dids.dedup();
     locks::lock(&mut tx, locks::DID_LOCKS, &dids, "locking DIDs").await?;
+    let mut record_dids: Vec<&str> = rounds
+        .iter()
+        .flatten()
+        .filter_map(|&i| match changes.get(i)? {
+            Change::Event(
+                e @ (StreamEvent::Create(_) | StreamEvent::Update(_) | StreamEvent::Delete(_)),
+            ) => Some(e.did()),
+            _ => None,
+        })
+        .collect();
+    record_dids.sort_unstable();
+    record_dids.dedup();
+    let mut new_repos = NewRepos::read(&mut tx, &record_dids).await?;
 
     let mut touched = Touched::default();
     let mut labels = Vec::new();
@@ -169,7 +184,7 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
                 *slot = outcome;
             }
         }
-        paths::apply(&mut tx, &ops, &mut outcomes, &mut touched).await?;
+        paths::apply(&mut tx, &ops, &mut new_repos, &mut outcomes, &mut touched).await?;
     }
     accounts::settle(&mut tx, &touched).await?;
     labels::apply(&mut tx, &labels).await?;

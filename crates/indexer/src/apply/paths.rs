@@ -14,6 +14,7 @@ use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
 use super::bulk::{Column, run};
 use super::error::{ApplyError, Step};
 use super::insert::{self, Fresh};
+use super::new_repos::NewRepos;
 use super::remove::{collection_of, remove};
 use super::touched::Touched;
 use super::{Outcome, indexed_at, notify};
@@ -53,7 +54,8 @@ impl PathOp<'_> {
         format!("at://{did}/{collection}/{rkey}")
     }
 
-    fn did(&self) -> &str {
+    /// The DID whose repo the op writes.
+    pub(crate) fn did(&self) -> &str {
         match self {
             PathOp::Write(_, w) => &w.did,
             PathOp::Delete(_, d) => &d.did,
@@ -89,6 +91,7 @@ struct Stored {
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     ops: &[PathOp<'_>],
+    new_repos: &mut NewRepos,
     outcomes: &mut [Outcome],
     touched: &mut Touched,
 ) -> Result<(), ApplyError> {
@@ -97,7 +100,14 @@ pub(crate) async fn apply(
     }
     let uris: Vec<String> = ops.iter().map(PathOp::uri).collect();
     let dids: Vec<&str> = ops.iter().map(PathOp::did).collect();
-    let (stored, dead) = read_stored(conn, &uris, &dids).await?;
+    // Paths of new repos have nothing stored: only the others are read.
+    let new: HashSet<&str> = dids
+        .iter()
+        .copied()
+        .filter(|did| new_repos.contains(did))
+        .collect();
+    let (stored, dead) = read_stored(conn, &uris, &dids, &new).await?;
+    new_repos.written(new.iter().copied());
 
     // Decide each op; collect what to remove, delete and write.
     let mut to_remove: Vec<String> = Vec::new();
@@ -213,7 +223,7 @@ pub(crate) async fn apply(
             .map(|m| &m.rows)
             .collect();
         if !rows.is_empty() {
-            inserted.extend(insert::insert(conn, &rows, fresh, touched).await?);
+            inserted.extend(insert::insert(conn, &rows, fresh, &new, touched).await?);
         }
     }
     let notifying: Vec<&Mapped> = mapped
@@ -284,12 +294,26 @@ fn uri_of(rows: &Rows) -> Option<&str> {
 type StoredRow = (i64, Option<String>, Option<String>, Option<String>, bool);
 
 /// What is stored for each path (by its index in `uris`, only paths with something stored),
-/// and which of the DIDs are deleted accounts: one round trip.
+/// and which of the DIDs are deleted accounts: one round trip, for the paths whose DID is not
+/// in `new` (a repo with nothing stored).
 async fn read_stored<'a>(
     conn: &mut PgConnection,
     uris: &[String],
     dids: &[&'a str],
+    new: &HashSet<&str>,
 ) -> Result<(HashMap<usize, Stored>, HashSet<&'a str>), ApplyError> {
+    // Positions in `uris` of the paths read.
+    let read: Vec<usize> = (0..uris.len())
+        .filter(|&n| dids.get(n).is_some_and(|did| !new.contains(did)))
+        .collect();
+    if read.is_empty() {
+        return Ok((HashMap::new(), HashSet::new()));
+    }
+    let uris: Vec<&str> = read
+        .iter()
+        .filter_map(|&n| uris.get(n).map(String::as_str))
+        .collect();
+    let read_dids: Vec<&str> = read.iter().filter_map(|&n| dids.get(n).copied()).collect();
     let rows: Vec<StoredRow> = sqlx::query_as(
         // One index probe per path, whatever the planner thinks of the tables' sizes:
         // `OFFSET 0` keeps each lookup a parameterised subquery (see `deduplicated`). Fresh
@@ -305,16 +329,16 @@ async fn read_stored<'a>(
                  ON true
                WHERE r.rev IS NOT NULL OR t.rev IS NOT NULL OR a.did IS NOT NULL"#,
     )
-    .bind(uris)
-    .bind(dids)
+    .bind(&uris)
+    .bind(&read_dids)
     .fetch_all(&mut *conn)
     .await
     .step("reading record revs and tombstones")?;
     let mut stored: HashMap<usize, Stored> = HashMap::new();
     let mut dead = HashSet::new();
     for (i, rev, cid, tombstone, is_dead) in rows {
-        // `generate_series` counts from 1.
-        let Some(i) = usize::try_from(i - 1).ok().filter(|&i| i < uris.len()) else {
+        // `generate_series` counts from 1; back to positions in the caller's `uris`.
+        let Some(&i) = usize::try_from(i - 1).ok().and_then(|i| read.get(i)) else {
             continue;
         };
         if is_dead && let Some(did) = dids.get(i) {
