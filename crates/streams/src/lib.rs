@@ -10,6 +10,7 @@ pub mod capped;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+mod event_wire;
 pub mod host;
 mod lua;
 pub mod names;

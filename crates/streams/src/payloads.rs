@@ -24,8 +24,14 @@ pub struct RepoBackfillEntry {
 }
 
 /// A repo event in `firehose_live` / `firehose_backfill` (field `event`), tagged by `type`.
+///
+/// Read through a flat set of fields in one pass (`event_wire`), not the derived reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    try_from = "crate::event_wire::WireEvent"
+)]
 pub enum StreamEvent {
     /// A record was created.
     Create(RecordWrite),
@@ -453,6 +459,42 @@ mod tests {
     fn unknown_type_is_an_error() {
         let r = serde_json::from_str::<StreamEvent>(r#"{"type":"bogus","seq":1}"#);
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn events_are_read_with_the_tag_anywhere_and_their_own_fields_required() {
+        let read = |text: &str| serde_json::from_str::<StreamEvent>(text);
+        // The tag last, an unknown field, and an identity event without its optional handle.
+        let e = read(r#"{"seq":7,"time":"t","did":"did:plc:a","extra":[1],"type":"identity"}"#)
+            .unwrap();
+        assert_eq!(
+            e,
+            StreamEvent::Identity(IdentityEvent {
+                seq: 7,
+                time: "t".into(),
+                did: "did:plc:a".into(),
+                handle: None,
+            })
+        );
+        // A delete needs no record or cid; a create needs both, and says which is missing.
+        let delete = r#"{"type":"delete","seq":1,"time":"t","did":"d","commit":"c","rev":"r","collection":"x","rkey":"k"}"#;
+        assert_eq!(read(delete).unwrap().kind(), "delete");
+        let create = delete.replace("delete", "create");
+        let err = read(&create).unwrap_err().to_string();
+        assert!(err.contains("missing field `cid`"), "{err}");
+        let create = create.replace(r#""rkey":"k""#, r#""rkey":"k","cid":"b""#);
+        let err = read(&create).unwrap_err().to_string();
+        assert!(err.contains("missing field `record`"), "{err}");
+        // An explicit null record is a record (refused later, as a record), not a missing one.
+        let with_null = create.replace(r#""cid":"b""#, r#""cid":"b","record":null"#);
+        let StreamEvent::Create(w) = read(&with_null).unwrap() else {
+            panic!("not a create");
+        };
+        assert_eq!(w.record, serde_json::Value::Null);
+        // No tag, or a field of the wrong type, is an error.
+        assert!(read(r#"{"seq":1,"time":"t","did":"d"}"#).is_err());
+        assert!(read(r#"{"type":"account","seq":1,"time":"t","did":"d","active":"yes"}"#).is_err());
+        assert!(read(r#"{"type":"account","seq":1,"time":"t","did":"d"}"#).is_err());
     }
 
     #[test]
