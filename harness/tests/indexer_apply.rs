@@ -326,6 +326,16 @@ async fn a_new_repo_is_probed_again_once_its_first_round_is_written() -> anyhow:
     )
     .await?;
     assert_eq!(outcomes, vec![Outcome::Unchanged]);
+    // A new repo deleted in its first round is read again: its later write is stale.
+    let outcomes = apply(
+        &pool,
+        &[
+            account(4, CAROL, false, Some("deleted")),
+            write(5, false, CAROL, LIKE, "c", 5, CID, like(LIKE, &subject)),
+        ],
+    )
+    .await?;
+    assert_eq!(outcomes, vec![Outcome::Applied, Outcome::Stale]);
     assert_aggregates_exact(&pool).await
 }
 

@@ -1,5 +1,6 @@
 //! One bulk statement over text (and a few `bool`) columns: each column is a `$n::text[]`
-//! array with a value per row, so a round writes a table with one round trip however many rows it has.
+//! array with a value per row, so a round writes a table with one round trip however many rows
+//! it has.
 //!
 //! Statements unnest their arrays in the select list (`SELECT unnest($1::text[]) AS uri, …`),
 //! never `FROM unnest($1, $2, …)`: PostgreSQL walks select-list arrays in step, where the

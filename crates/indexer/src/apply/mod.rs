@@ -134,19 +134,8 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
     dids.sort_unstable();
     dids.dedup();
     locks::lock(&mut tx, locks::DID_LOCKS, &dids, "locking DIDs").await?;
-    let mut record_dids: Vec<&str> = rounds
-        .iter()
-        .flatten()
-        .filter_map(|&i| match changes.get(i)? {
-            Change::Event(
-                e @ (StreamEvent::Create(_) | StreamEvent::Update(_) | StreamEvent::Delete(_)),
-            ) => Some(e.did()),
-            _ => None,
-        })
-        .collect();
-    record_dids.sort_unstable();
-    record_dids.dedup();
-    let mut new_repos = NewRepos::read(&mut tx, &record_dids).await?;
+    // Every locked DID is asked about; only record events consult the answer.
+    let mut new_repos = NewRepos::read(&mut tx, &dids).await?;
 
     let mut touched = Touched::default();
     let mut labels = Vec::new();
@@ -162,6 +151,8 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
                         ops.push(op);
                         continue;
                     }
+                    // An account event may raise the DID's tombstone: later rounds must read it.
+                    new_repos.written([event.did()]);
                     match event {
                         StreamEvent::Account(e) => {
                             accounts::account(&mut tx, e, &mut touched).await?
