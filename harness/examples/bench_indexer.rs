@@ -584,6 +584,9 @@ async fn streams_run(
     );
     let cancel = CancellationToken::new();
     settle(&pool).await?;
+    let machine0 = machine_cpu_seconds();
+    let own0 = cpu_seconds("self");
+    let wal0 = wal_position(&pool).await?;
     let start = Instant::now();
     let consumer = tokio::spawn(
         Consumer::new(client, options, handler)
@@ -610,6 +613,9 @@ async fn streams_run(
         .await?;
         start.elapsed().as_secs_f64()
     };
+    // Whether the machine was saturated, and how much of it the indexer's side took.
+    let (machine_cpu, own_cpu) = (machine_cpu_seconds() - machine0, cpu_seconds("self") - own0);
+    let wal_mb = (wal_position(&pool).await? - wal0) as f64 / 1e6;
     stop_live.cancel();
     let sent = producer.await??;
     wait_until("the live events indexed", limit, || {
@@ -630,7 +636,8 @@ async fn streams_run(
     let mut ceiling_per_sec = 0.0;
     if !backlog.is_empty() {
         println!(
-            "  backlog  : {backlog_per_sec:>9.0} events/s ({} events in {backlog_secs:.2} s)",
+            "  backlog  : {backlog_per_sec:>9.0} events/s ({} events in {backlog_secs:.2} s; \
+             CPU: whole machine {machine_cpu:.2} s, indexer {own_cpu:.2} s; WAL {wal_mb:.0} MB)",
             backlog.len()
         );
         if live.is_empty() {

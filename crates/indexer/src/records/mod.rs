@@ -161,11 +161,20 @@ pub fn without_nul(record: &Value) -> Value {
 /// The text of [`without_nul`]`(record)`. Records almost never hold a NUL, so the record is
 /// serialized as it is and only cleaned (a copy of the whole tree) when the text shows one.
 pub fn json_without_nul(record: &Value) -> String {
-    // `to_string` of serde_json (into bytes), not `Display` (through a formatter, slower).
-    let text = serde_json::to_string(record).unwrap_or_else(|_| record.to_string());
-    // serde_json writes NUL as `\u0000`; a literal backslash before `u0000` also matches,
-    // which only costs the slower path.
-    if text.contains("\\u0000") {
+    // serde_json's writer into bytes, not `Display` (through a formatter, slower), into a
+    // buffer the size of a typical record so that it rarely grows.
+    let mut bytes = Vec::with_capacity(512);
+    let text = match serde_json::to_writer(&mut bytes, record) {
+        Ok(()) => String::from_utf8(bytes).unwrap_or_else(|_| record.to_string()),
+        Err(_) => record.to_string(),
+    };
+    // serde_json writes NUL as `\u0000`, and most records hold no backslash at all, so the
+    // backslashes are found (a `memchr` scan) rather than the whole pattern. A literal
+    // backslash before `u0000` also matches, which only costs the slower path.
+    let has_nul = text
+        .match_indices('\\')
+        .any(|(at, _)| text[at..].starts_with("\\u0000"));
+    if has_nul {
         without_nul(record).to_string()
     } else {
         text

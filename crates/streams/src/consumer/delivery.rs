@@ -95,6 +95,14 @@ impl Delivery {
     /// The payload: the contract's field for this stream, or the only field of an entry of another
     /// stream.
     pub fn payload(&self) -> Result<&str, PayloadError> {
+        std::str::from_utf8(self.payload_bytes()?).map_err(|_| PayloadError::NotUtf8 {
+            stream: self.stream.to_string(),
+            id: self.id.to_string(),
+        })
+    }
+
+    /// The payload's bytes, not yet checked to be UTF-8.
+    fn payload_bytes(&self) -> Result<&[u8], PayloadError> {
         let value = match names::field_for_stream(&self.stream) {
             Some(field) => self.field(field),
             None => match &*self.fields {
@@ -102,11 +110,7 @@ impl Delivery {
                 _ => None,
             },
         };
-        let value = value.ok_or_else(|| PayloadError::Missing {
-            stream: self.stream.to_string(),
-            id: self.id.to_string(),
-        })?;
-        std::str::from_utf8(value).map_err(|_| PayloadError::NotUtf8 {
+        value.ok_or_else(|| PayloadError::Missing {
             stream: self.stream.to_string(),
             id: self.id.to_string(),
         })
@@ -153,16 +157,74 @@ pub enum Outcome {
 /// Partitions by the `did` of a JSON payload (`repo_backfill`, `firehose_*` entries): events of one
 /// DID are then handled in stream order. Entries without one are not partitioned.
 pub fn did_partition(delivery: &Delivery) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Did {
-        did: String,
+    top_level_did(delivery.payload_bytes().ok()?)
+}
+
+/// The `did` string of a JSON object, read only as far as that key: the producers write it
+/// before the record, so the record (most of the payload) is not scanned twice, once here and
+/// once by the handler (nor checked to be UTF-8 beyond the strings read here). Whether the rest
+/// is well-formed is the handler's to judge.
+fn top_level_did(json: &[u8]) -> Option<String> {
+    use serde::Deserializer as _;
+    use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+
+    /// Stores the `did` it meets and then stops the parser with an error, as serde has no
+    /// other way to leave a document before its end.
+    struct Found<'a>(&'a mut Option<String>);
+
+    impl<'de> Visitor<'de> for Found<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object with a did")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "did" {
+                    *self.0 = Some(map.next_value::<String>()?);
+                    return Err(A::Error::custom("did found"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
     }
-    delivery.json::<Did>().ok().map(|d| d.did)
+
+    let mut did = None;
+    let _stopped = serde_json::Deserializer::from_slice(json).deserialize_map(Found(&mut did));
+    did
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_did_is_read_at_the_top_level_only() {
+        let did = |json: &str| top_level_did(json.as_bytes());
+        assert_eq!(
+            did(r#"{"type":"create","did":"did:plc:a","record":{"x":[1"#).as_deref(),
+            Some("did:plc:a")
+        );
+        assert_eq!(
+            did(r#"{"record":{"did":"did:plc:inner"},"did":"did:plc:outer"}"#).as_deref(),
+            Some("did:plc:outer")
+        );
+        assert_eq!(
+            did(r#"{"d\u0069d":"did:plc:escaped"}"#).as_deref(),
+            Some("did:plc:escaped")
+        );
+        assert_eq!(did(r#"{"record":{"did":"did:plc:inner"}}"#), None);
+        assert_eq!(did(r#"{"did":7}"#), None);
+        assert_eq!(did(r#"["did","did:plc:a"]"#), None);
+        assert_eq!(did("not json"), None);
+        assert_eq!(top_level_did(b"{\"did\":\"did:plc:\xff\"}"), None);
+        assert_eq!(
+            top_level_did(b"{\"did\":\"did:plc:a\",\"x\":\"\xff\"}").as_deref(),
+            Some("did:plc:a")
+        );
+    }
 
     #[test]
     fn payload_of_known_and_unknown_streams() {
