@@ -6,7 +6,7 @@ mod indexer_support;
 use std::time::Duration;
 
 use harness::services::{TestPostgres, wait_until};
-use indexer::apply::{Change, HandleChange, Outcome, apply_isolated};
+use indexer::apply::{Change, Effect, HandleChange, apply_isolated};
 use indexer::records::InvalidReason;
 use indexer_support::*;
 use serde_json::json;
@@ -67,7 +67,7 @@ async fn replaying_any_prefix_leaves_the_database_as_applying_it_once() -> anyho
         let outcomes = apply(&pool, &events[..prefix]).await?;
         // Record events are recognised as replays (the closing `repo` marker is always applied).
         assert!(
-            !outcomes.iter().take(9).any(|o| *o == Outcome::Applied),
+            !outcomes.iter().take(9).any(|o| *o == Effect::Applied),
             "{outcomes:?}"
         );
         assert_eq!(
@@ -120,7 +120,7 @@ async fn a_late_backfill_never_brings_back_deleted_or_older_content() -> anyhow:
         ],
     )
     .await?;
-    assert_eq!(outcomes, vec![Outcome::Stale, Outcome::Stale]);
+    assert_eq!(outcomes, vec![Effect::Stale, Effect::Stale]);
     assert_eq!(snapshot(&pool).await?, live);
     let text: String = sqlx::query_scalar("SELECT text FROM post")
         .fetch_one(&pool)
@@ -142,7 +142,7 @@ async fn a_late_backfill_never_brings_back_deleted_or_older_content() -> anyhow:
         )],
     )
     .await?;
-    assert_eq!(outcomes, vec![Outcome::Applied]);
+    assert_eq!(outcomes, vec![Effect::Applied]);
     assert_eq!(count(&pool, r#"SELECT count(*) FROM "like""#).await?, 1);
     assert_aggregates_exact(&pool).await
 }
@@ -300,7 +300,7 @@ async fn a_new_repo_is_probed_again_once_its_first_round_is_written() -> anyhow:
         ],
     )
     .await?;
-    assert_eq!(outcomes, vec![Outcome::Applied; 3]);
+    assert_eq!(outcomes, vec![Effect::Applied; 3]);
     let likes: Vec<(String,)> = sqlx::query_as(r#"SELECT uri FROM "like""#)
         .fetch_all(&pool)
         .await?;
@@ -325,7 +325,7 @@ async fn a_new_repo_is_probed_again_once_its_first_round_is_written() -> anyhow:
         )],
     )
     .await?;
-    assert_eq!(outcomes, vec![Outcome::Unchanged]);
+    assert_eq!(outcomes, vec![Effect::Unchanged]);
     // A new repo deleted in its first round is read again: its later write is stale.
     let outcomes = apply(
         &pool,
@@ -335,7 +335,7 @@ async fn a_new_repo_is_probed_again_once_its_first_round_is_written() -> anyhow:
         ],
     )
     .await?;
-    assert_eq!(outcomes, vec![Outcome::Applied, Outcome::Stale]);
+    assert_eq!(outcomes, vec![Effect::Applied, Effect::Stale]);
     assert_aggregates_exact(&pool).await
 }
 
@@ -418,7 +418,7 @@ async fn a_deleted_account_loses_everything_and_a_late_backfill_cannot_restore_i
     // The backfill of alice's repo arrives late: nothing comes back.
     let outcomes = apply(&pool, &alice_events).await?;
     assert!(
-        outcomes[..6].iter().all(|o| *o == Outcome::Stale),
+        outcomes[..6].iter().all(|o| *o == Effect::Stale),
         "{outcomes:?}"
     );
     assert_eq!(snapshot(&pool).await?, deleted);
@@ -430,7 +430,7 @@ async fn a_deleted_account_loses_everything_and_a_late_backfill_cannot_restore_i
         &[write(6, false, ALICE, POST, "a2", 9, CID, post("back"))],
     )
     .await?;
-    assert_eq!(outcomes, vec![Outcome::Applied]);
+    assert_eq!(outcomes, vec![Effect::Applied]);
     assert_aggregates_exact(&pool).await
 }
 
@@ -724,17 +724,17 @@ async fn bad_records_and_malformed_events_never_block_the_batch() -> anyhow::Res
         write(4, false, BOB, POST, "ok2", 4, CID, post("also fine")),
     ];
     let outcomes = apply(&pool, &batch).await?;
-    assert_eq!(outcomes[0], Outcome::Applied);
+    assert_eq!(outcomes[0], Effect::Applied);
     assert!(
-        matches!(&outcomes[1], Outcome::Invalid(e) if e.reason == InvalidReason::BadFormat),
+        matches!(&outcomes[1], Effect::Invalid(e) if e.reason == InvalidReason::BadFormat),
         "{:?}",
         outcomes[1]
     );
     assert!(
-        matches!(&outcomes[2], Outcome::Malformed(p) if p.starts_with("rev")),
+        matches!(&outcomes[2], Effect::Malformed(p) if p.starts_with("rev")),
         "{outcomes:?}"
     );
-    assert_eq!(outcomes[3], Outcome::Applied);
+    assert_eq!(outcomes[3], Effect::Applied);
     assert_eq!(count(&pool, "SELECT count(*) FROM post").await?, 2);
     assert_eq!(
         count(&pool, "SELECT count(*) FROM record").await?,
@@ -776,7 +776,7 @@ async fn bad_records_and_malformed_events_never_block_the_batch() -> anyhow::Res
     )
     .await;
     assert!(
-        matches!(verdicts[0], indexer::apply::Verdict::Done(Outcome::Applied)),
+        matches!(verdicts[0], indexer::apply::Verdict::Done(Effect::Applied)),
         "{verdicts:?}"
     );
     assert!(
@@ -886,7 +886,7 @@ async fn a_batch_that_loses_the_race_to_create_an_aggregate_row_still_adds_exact
     });
     wait_for_a_lock_wait(&pool, "the batch to wait on the other writer's row").await?;
     other.commit().await?;
-    assert_eq!(writer.await??, vec![Outcome::Applied]);
+    assert_eq!(writer.await??, vec![Effect::Applied]);
     let likes: i64 = sqlx::query_scalar(r#"SELECT "likeCount" FROM post_agg WHERE uri = $1"#)
         .bind(&hot)
         .fetch_one(&pool)
@@ -939,7 +939,7 @@ async fn a_negation_written_beside_the_label_it_negates_still_removes_it() -> an
     });
     wait_for_a_lock_wait(&pool, "the negation to wait on the other batch").await?;
     other.commit().await?;
-    assert_eq!(writer.await??, vec![Outcome::Applied]);
+    assert_eq!(writer.await??, vec![Effect::Applied]);
     let standing = count(&pool, "SELECT count(*) FROM label").await?;
     let negations = count(&pool, "SELECT count(*) FROM label_negation").await?;
     assert_eq!((standing, negations), (0, 1));

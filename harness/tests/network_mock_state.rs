@@ -134,7 +134,7 @@ fn script_events_keep_the_states_current() {
             }
         }
         if let Some(status) = last_status.get(&account.did) {
-            let expected = harness::network::mock_state::mock_status(*status);
+            let expected = *status;
             assert_eq!(hosted.status, expected);
             let relay = states
                 .relay

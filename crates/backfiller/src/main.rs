@@ -11,24 +11,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: backfiller::Args = runtime::parse_args(backfiller::ALIASES);
-    runtime::install_crypto_provider();
-    if let Err(e) = runtime::init_logging(&args.common) {
-        eprintln!("backfiller: {e}");
-        return ExitCode::from(2);
-    }
-    let mut supervisor = match runtime::Supervisor::new() {
+    let mut supervisor = match runtime::start_stage("backfiller", &args.common).await {
         Ok(supervisor) => supervisor,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    if let Some(port) = args.common.metrics_port
-        && let Err(e) = supervisor.serve_metrics(port).await
-    {
-        tracing::error!("{e}");
-        return ExitCode::FAILURE;
-    }
     let settings = backfiller::Settings::from(args.backfill);
     let redis_url = args.common.redis_url;
     let token = supervisor.token();

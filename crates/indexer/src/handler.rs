@@ -15,7 +15,7 @@ use streams::names;
 use streams::payloads::{CommitMarker, LabelsEntry, RepoBackfillEntry, StreamEvent};
 use streams::{Delivery, Handler, Outcome};
 
-use crate::apply::{Change, HandleChange, Outcome as Applied, Verdict};
+use crate::apply::{Change, Effect, HandleChange, Verdict};
 use crate::coalesce::Coalescer;
 use crate::verify::HandleVerifier;
 
@@ -147,12 +147,13 @@ impl<V: HandleVerifier> Handler for IndexHandler<V> {
         let verdicts = self.writer.write(changes).await;
         for ((slot, sync), verdict) in slots.into_iter().zip(&syncs).zip(verdicts) {
             let answer = match verdict {
-                Verdict::Done(Applied::Malformed(reason)) => Outcome::DeadLetter(reason),
-                Verdict::Done(Applied::NeedsResync) => match self.queue_resync(sync.as_ref()).await
-                {
-                    Ok(()) => Outcome::Done,
-                    Err(reason) => Outcome::Retry(reason),
-                },
+                Verdict::Done(Effect::Malformed(reason)) => Outcome::DeadLetter(reason),
+                Verdict::Done(Effect::NeedsResync) => {
+                    match self.queue_resync(sync.as_ref()).await {
+                        Ok(()) => Outcome::Done,
+                        Err(reason) => Outcome::Retry(reason),
+                    }
+                }
                 Verdict::Done(_) => Outcome::Done,
                 Verdict::Failed {
                     transient: true,

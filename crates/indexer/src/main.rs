@@ -33,23 +33,10 @@ async fn main() -> ExitCode {
 
 /// The run mode, under the supervisor.
 async fn serve(args: Args) -> ExitCode {
-    if let Err(e) = runtime::init_logging(&args.common) {
-        eprintln!("indexer: {e}");
-        return ExitCode::from(2);
-    }
-    let mut supervisor = match runtime::Supervisor::new() {
+    let mut supervisor = match runtime::start_stage("indexer", &args.common).await {
         Ok(supervisor) => supervisor,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    if let Some(port) = args.common.metrics_port
-        && let Err(e) = supervisor.serve_metrics(port).await
-    {
-        tracing::error!("{e}");
-        return ExitCode::FAILURE;
-    }
     let token = supervisor.token();
     supervisor.spawn(
         "indexer",

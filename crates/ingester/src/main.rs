@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use ingester::config::{Args, ENV_ALIASES};
-use runtime::Supervisor;
 
 // Frames become many short-lived allocations on several threads; glibc's allocator spent about a
 // quarter of the firehose path's CPU in profiles, mimalloc a fraction of that.
@@ -18,24 +17,10 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => runtime::usage_error::<Args>(e),
     };
-    runtime::install_crypto_provider();
-    if let Err(e) = runtime::init_logging(&args.common) {
-        eprintln!("ingester: {e}");
-        return ExitCode::from(2);
-    }
-    let mut supervisor = match Supervisor::new() {
+    let mut supervisor = match runtime::start_stage("ingester", &args.common).await {
         Ok(supervisor) => supervisor.with_drain_timeout(settings.drain_timeout),
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    if let Some(port) = args.common.metrics_port
-        && let Err(e) = supervisor.serve_metrics(port).await
-    {
-        tracing::error!("{e}");
-        return ExitCode::FAILURE;
-    }
     if let Err(e) = ingester::app::spawn_tasks(&settings, &mut supervisor).await {
         tracing::error!("cannot start: {e}");
         return ExitCode::FAILURE;
@@ -44,7 +29,7 @@ async fn main() -> ExitCode {
     let labelers: Vec<String> = settings.labelers.iter().map(|h| h.key()).collect();
     tracing::info!(mode = ?settings.mode, ?relays, ?labelers, list_hosts = settings.list_hosts,
         "ingester started");
-    let outcome = supervisor.run().await;
-    tracing::info!(?outcome, "ingester exiting");
-    outcome.into()
+    let ended = supervisor.run().await;
+    tracing::info!(?ended, "ingester exiting");
+    ended.into()
 }

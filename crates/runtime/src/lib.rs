@@ -15,21 +15,10 @@
 //! #[tokio::main]
 //! async fn main() -> std::process::ExitCode {
 //!     let args: Args = runtime::parse_args(&[]);
-//!     runtime::install_crypto_provider();
-//!     if let Err(e) = runtime::init_logging(&args.common) {
-//!         eprintln!("{e}");
-//!         return std::process::ExitCode::from(2);
-//!     }
-//!     let mut supervisor = match runtime::Supervisor::new() {
+//!     let mut supervisor = match runtime::start_stage("worker", &args.common).await {
 //!         Ok(supervisor) => supervisor,
-//!         Err(e) => { tracing::error!("{e}"); return std::process::ExitCode::FAILURE; }
+//!         Err(code) => return code,
 //!     };
-//!     if let Some(port) = args.common.metrics_port {
-//!         if let Err(e) = supervisor.serve_metrics(port).await {
-//!             tracing::error!("{e}");
-//!             return std::process::ExitCode::FAILURE;
-//!         }
-//!     }
 //!     let token = supervisor.token();
 //!     supervisor.spawn("worker", async move {
 //!         token.cancelled().await;
@@ -46,6 +35,7 @@ mod health;
 mod identity;
 mod logging;
 mod metrics_server;
+mod startup;
 mod supervisor;
 mod units;
 
@@ -56,7 +46,8 @@ pub use health::Health;
 pub use identity::default_consumer_name;
 pub use logging::{LoggingError, init_logging};
 pub use metrics_server::{MetricsError, MetricsServer, prometheus_handle};
-pub use supervisor::{Outcome, Supervisor, SupervisorError};
+pub use startup::start_stage;
+pub use supervisor::{Ended, Supervisor, SupervisorError};
 pub use units::{parse_byte_size, parse_duration};
 
 /// Re-exported so binaries name the same token type the supervisor hands out.

@@ -41,7 +41,7 @@ pub enum SupervisorError {
 
 /// How the supervised tasks ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ended {
     /// Shutdown was requested and every task drained, or all work was one-shot and finished.
     Clean,
     /// A task failed, panicked, or ended while it should have kept running; the first such task.
@@ -60,18 +60,18 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl Ended {
     /// The process exit code: 0 for `Clean`, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Outcome::Clean => 0,
-            Outcome::TaskFailed { .. } | Outcome::Aborted { .. } => 1,
+            Ended::Clean => 0,
+            Ended::TaskFailed { .. } | Ended::Aborted { .. } => 1,
         }
     }
 }
 
-impl From<Outcome> for ExitCode {
-    fn from(outcome: Outcome) -> ExitCode {
+impl From<Ended> for ExitCode {
+    fn from(outcome: Ended) -> ExitCode {
         ExitCode::from(outcome.exit_code())
     }
 }
@@ -188,7 +188,7 @@ impl Supervisor {
     }
 
     /// Waits for the tasks' fate: see the module documentation.
-    pub async fn run(mut self) -> Outcome {
+    pub async fn run(mut self) -> Ended {
         let mut failure: Option<(String, String)> = None;
         let mut drain_deadline: Option<Instant> = None;
         let mut main_left = self.main_tasks_left();
@@ -248,10 +248,10 @@ impl Supervisor {
             }
         }
         match failure {
-            Some((task, cause)) => Outcome::TaskFailed { task, cause },
+            Some((task, cause)) => Ended::TaskFailed { task, cause },
             None => {
                 tracing::info!("all tasks finished");
-                Outcome::Clean
+                Ended::Clean
             }
         }
     }
@@ -321,7 +321,7 @@ impl Supervisor {
     }
 
     /// Aborts the remaining tasks after a failed drain.
-    async fn abort(mut self, reason: &str, failure: Option<(String, String)>) -> Outcome {
+    async fn abort(mut self, reason: &str, failure: Option<(String, String)>) -> Ended {
         let mut tasks: Vec<String> = self
             .info
             .values()
@@ -333,8 +333,8 @@ impl Supervisor {
         self.tasks.shutdown().await;
         match failure {
             // The task that died first is the cause; the stuck drain is its consequence.
-            Some((task, cause)) => Outcome::TaskFailed { task, cause },
-            None => Outcome::Aborted {
+            Some((task, cause)) => Ended::TaskFailed { task, cause },
+            None => Ended::Aborted {
                 reason: reason.to_owned(),
                 tasks,
             },

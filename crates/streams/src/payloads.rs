@@ -89,6 +89,12 @@ impl StreamEvent {
 /// The `seq` of every backfill event.
 pub const BACKFILL_SEQ: i64 = -1;
 
+/// Whether `seq` is a relay's sequence number (the event is live) rather than [`BACKFILL_SEQ`]
+/// or another negative marker.
+pub fn is_relay_seq(seq: i64) -> bool {
+    seq >= 0
+}
+
 /// A `create` or `update`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordWrite {

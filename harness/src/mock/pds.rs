@@ -60,6 +60,27 @@ impl AccountStatus {
             AccountStatus::Deleted => "deleted",
         }
     }
+
+    /// The `status` string of `#account` frames and `listRepos`, `None` when active.
+    pub fn as_status(self) -> Option<&'static str> {
+        (!self.is_active()).then(|| self.as_str())
+    }
+
+    /// True when the repository is served.
+    pub fn is_active(self) -> bool {
+        self == AccountStatus::Active
+    }
+
+    /// The XRPC error a PDS answers `getRepo` with, `None` when active.
+    pub fn get_repo_error(self) -> Option<&'static str> {
+        match self {
+            AccountStatus::Active => None,
+            AccountStatus::Deactivated => Some("RepoDeactivated"),
+            AccountStatus::Takendown => Some("RepoTakendown"),
+            AccountStatus::Suspended => Some("RepoSuspended"),
+            AccountStatus::Deleted => Some("RepoNotFound"),
+        }
+    }
 }
 
 /// One account hosted by the PDS.

@@ -4,6 +4,7 @@ use protocol::crypto::Keypair;
 use serde::{Deserialize, Serialize};
 
 use super::RepoPlan;
+pub use crate::mock::AccountStatus;
 
 /// How an account's DID resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,47 +14,6 @@ pub enum DidMethod {
     Plc,
     /// `did:web:<host>`, resolved through `https://<host>/.well-known/did.json`.
     Web,
-}
-
-/// An account's hosting status, as `#account` frames and `listRepos` state it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountStatus {
-    /// Served normally.
-    Active,
-    /// Deactivated by its owner; `getRepo` answers `RepoDeactivated`.
-    Deactivated,
-    /// Taken down by the host; `getRepo` answers `RepoTakendown`.
-    Takendown,
-    /// Deleted; `getRepo` answers `RepoNotFound` and `listRepos` omits it.
-    Deleted,
-}
-
-impl AccountStatus {
-    /// The `status` string of `#account` frames and `listRepos`, `None` when active.
-    pub fn as_status(self) -> Option<&'static str> {
-        match self {
-            AccountStatus::Active => None,
-            AccountStatus::Deactivated => Some("deactivated"),
-            AccountStatus::Takendown => Some("takendown"),
-            AccountStatus::Deleted => Some("deleted"),
-        }
-    }
-
-    /// True when the repository is served.
-    pub fn is_active(self) -> bool {
-        self == AccountStatus::Active
-    }
-
-    /// The XRPC error a PDS answers `getRepo` with, `None` when active.
-    pub fn get_repo_error(self) -> Option<&'static str> {
-        match self {
-            AccountStatus::Active => None,
-            AccountStatus::Deactivated => Some("RepoDeactivated"),
-            AccountStatus::Takendown => Some("RepoTakendown"),
-            AccountStatus::Deleted => Some("RepoNotFound"),
-        }
-    }
 }
 
 /// One account as generated (its state before the live script).

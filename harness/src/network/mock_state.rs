@@ -7,11 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Account, AccountStatus, DidMethod, Network, NetworkError};
-use crate::mock::{
-    AccountStatus as MockStatus, PdsAccount, PdsState, PlcState, RelayAccount, RelayHost,
-    RelayState, WebState,
-};
+use super::{Account, DidMethod, Network, NetworkError};
+use crate::mock::{PdsAccount, PdsState, PlcState, RelayAccount, RelayHost, RelayState, WebState};
 
 /// Where the mock servers of a network listen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,16 +56,6 @@ pub struct MockStates {
     pub web: WebState,
 }
 
-/// The mock servers' name for a status.
-pub fn mock_status(status: AccountStatus) -> MockStatus {
-    match status {
-        AccountStatus::Active => MockStatus::Active,
-        AccountStatus::Deactivated => MockStatus::Deactivated,
-        AccountStatus::Takendown => MockStatus::Takendown,
-        AccountStatus::Deleted => MockStatus::Deleted,
-    }
-}
-
 impl Network {
     /// Builds every repository (on `threads` threads) and fills the mock servers' states as they
     /// are before the script. Each CAR is held once, by its PDS's state.
@@ -85,7 +72,7 @@ impl Network {
                 did: account.did.clone(),
                 handle: Some(account.handle.clone()),
                 created_at_ms: account.created_at_ms,
-                status: mock_status(account.status),
+                status: account.status,
                 head: repo.commit_cid().to_string(),
                 rev: repo.rev.clone(),
                 car: repo.car()?,

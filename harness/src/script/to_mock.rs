@@ -5,7 +5,7 @@
 
 use super::{Change, ScriptEvent};
 use crate::mock::PdsAccount;
-use crate::network::mock_state::{Endpoints, MockStates, mock_status};
+use crate::network::mock_state::{Endpoints, MockStates};
 use crate::network::{Network, NetworkError};
 
 /// Applies `event`'s change to `states` (labels change no state).
@@ -37,7 +37,7 @@ pub fn apply_to_states(
         }
         Change::Account { status } => {
             if let Some(a) = find_pds_account(states, account.pds, &account.did) {
-                a.status = mock_status(*status);
+                a.status = *status;
             }
             if let Some(r) = states
                 .relay

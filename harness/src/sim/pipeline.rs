@@ -18,6 +18,7 @@ use super::checkpoint::{self, CheckpointFigure, Probe};
 use super::progress::Reading;
 use super::stages::Stages;
 use super::{SimNetwork, SimSpec, preset};
+use crate::oracle::Manifest;
 use crate::services::{
     ChildSpec, RedisOptions, TestPostgres, TestRedis, locate_binary, wait_until,
 };
@@ -338,23 +339,51 @@ async fn disrupt(what: Chaos, services: &mut Services<'_>, stages: &mut Stages) 
     })
 }
 
+/// Watches the run to its end, then judges it with `verify --expect` against the oracle.
 async fn watch_and_verify(
     options: &SimulateOptions,
     sim: &SimNetwork,
     services: &mut Services<'_>,
     stages: &mut Stages,
 ) -> Result<SimulateOutcome> {
-    let database_url = services.database_url;
-    let redis_url = services.redis.url();
-    let mut conn = services.redis.connection().await?;
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect_with(indexer::schema::connect_options(
-            database_url,
+            services.database_url,
             &indexer::schema::SchemaName::parse("bsky")?,
         )?)
         .await
         .context("connecting to PostgreSQL")?;
+    let watched = watch(options, sim, services, stages, &pool).await?;
+    judge(sim, services, &pool, watched).await
+}
+
+/// What watching a run to its end gathered.
+struct Watched {
+    /// The last reading: every group caught up and the database stable.
+    last: Reading,
+    /// The oracle's manifest of the whole released script.
+    manifest: Manifest,
+    /// When the work was found done, from the start of the watch.
+    elapsed: Duration,
+    /// Chaos carried out and stages started again, in order.
+    disruptions: Vec<String>,
+    /// Highest stream lengths and Redis memory seen.
+    peaks: Peaks,
+    /// The checkpoints measured.
+    checkpoints: Vec<CheckpointFigure>,
+}
+
+/// Polls the pipeline until its work is done (see [`is_done`] and [`live_cursors_done`]),
+/// carrying out the chaos plan, measuring checkpoints and printing progress on the way.
+async fn watch(
+    options: &SimulateOptions,
+    sim: &SimNetwork,
+    services: &mut Services<'_>,
+    stages: &mut Stages,
+    pool: &sqlx::PgPool,
+) -> Result<Watched> {
+    let mut conn = services.redis.connection().await?;
     let relay = host_key(&sim.endpoints().relay);
     let labelers: Vec<String> = sim
         .endpoints()
@@ -362,10 +391,9 @@ async fn watch_and_verify(
         .iter()
         .map(|l| host_key(l))
         .collect();
-    let required_dead = sim.faults().breaks.len() as u64;
     let total = sim.script().events().len();
     let start = Instant::now();
-    let mut first = Reading::take(&mut conn, &pool, &relay, &labelers).await?;
+    let mut first = Reading::take(&mut conn, pool, &relay, &labelers).await?;
     first.at = start;
     let mut shown = first.clone();
     let mut previous = first.clone();
@@ -376,43 +404,33 @@ async fn watch_and_verify(
     let mut peaks = Peaks::default();
     let mut checkpoints_due = options.checkpoints.iter().copied().peekable();
     let mut checkpoints = Vec::new();
+    let at = || format!("[{:>4}s]", start.elapsed().as_secs());
     loop {
         tokio::time::sleep(POLL).await;
         for restarted in stages.check(!options.chaos.is_empty())? {
-            println!(
-                "[{:>4}s] {restarted} started again",
-                start.elapsed().as_secs()
-            );
+            println!("{} {restarted} started again", at());
             disruptions.push(format!("{restarted} started again"));
         }
         while let Some(event) = chaos.next_if(|e| start.elapsed() >= e.at) {
             let done = disrupt(event.what, services, stages).await?;
-            println!("[{:>4}s] chaos: {done}", start.elapsed().as_secs());
+            println!("{} chaos: {done}", at());
             disruptions.push(done);
             stable_polls = 0;
         }
         if start.elapsed() > options.deadline {
             bail!(
-                "the pipeline did not finish within {:?}: {}\nlast reading: listing done {}, caught up {}, dead letters {}/{}, relay cursor {:?}, label cursors {:?}\n{}",
+                "the pipeline did not finish within {:?}: {}\n{}\n{}",
                 options.deadline,
                 previous.line(&first, start, (sim.released(), total)),
-                previous.listing_done,
-                previous.all_caught_up(),
-                previous.dead_letters,
-                required_dead,
-                previous.relay_cursor,
-                previous.label_cursors,
+                unfinished(&previous, sim),
                 stages.log_tails()
             );
         }
-        let mut reading = match Reading::take(&mut conn, &pool, &relay, &labelers).await {
+        let mut reading = match Reading::take(&mut conn, pool, &relay, &labelers).await {
             Ok(reading) => reading,
             Err(error) => {
                 // Redis or PostgreSQL may be restarting; the deadline bounds the wait.
-                println!(
-                    "[{:>4}s] reading failed: {error:#}",
-                    start.elapsed().as_secs()
-                );
+                println!("{} reading failed: {error:#}", at());
                 if let Ok(fresh) = services.redis.connection().await {
                     conn = fresh;
                 }
@@ -425,12 +443,12 @@ async fn watch_and_verify(
         {
             let mut probe = Probe {
                 redis: &mut conn,
-                pool: &pool,
+                pool,
                 relay: &relay,
                 labelers: &labelers,
             };
             let figure = checkpoint::measure(stages, &mut probe).await?;
-            println!("[{:>4}s] {}", start.elapsed().as_secs(), figure.line());
+            println!("{} {}", at(), figure.line());
             checkpoints.push(figure);
             continue;
         }
@@ -439,15 +457,9 @@ async fn watch_and_verify(
             shown = reading.clone();
         }
         peaks.observe(&reading);
-        let done = sim.fully_released()
-            && reading.listing_done
-            && reading.all_caught_up()
-            && reading.dead_letters >= required_dead;
-        if done && let Err(error) = reading.count_records(&pool).await {
-            println!(
-                "[{:>4}s] counting failed: {error:#}",
-                start.elapsed().as_secs()
-            );
+        let done = is_done(&reading, sim);
+        if done && let Err(error) = reading.count_records(pool).await {
+            println!("{} counting failed: {error:#}", at());
             continue;
         }
         stable_polls = if done && reading.records == previous.records {
@@ -457,82 +469,95 @@ async fn watch_and_verify(
         };
         previous = reading;
         if stable_polls >= 3 {
-            // The work is done only once the live cursors have reached the script's last seqs.
             // The script is fully released by now, so the manifest is computed once.
             let manifest = match &oracle {
                 Some(manifest) => manifest,
                 None => oracle.insert(sim.oracle_manifest()?),
             };
-            let live_done = manifest
-                .relay_seq
-                .is_none_or(|seq| previous.relay_cursor.is_some_and(|c| c >= seq));
-            let labels_done = manifest.labeler_seqs.len() <= previous.label_cursors.len()
-                && manifest
-                    .labeler_seqs
-                    .values()
-                    .all(|seq| previous.label_cursors.values().any(|c| c >= seq));
-            if live_done && labels_done {
+            if live_cursors_done(manifest, &previous) {
                 break;
             }
         }
     }
-    let elapsed = start.elapsed();
-    let final_manifest = oracle.context("the run ended without an oracle manifest")?;
+    Ok(Watched {
+        elapsed: start.elapsed(),
+        manifest: oracle.context("the run ended without an oracle manifest")?,
+        last: previous,
+        disruptions,
+        peaks,
+        checkpoints,
+    })
+}
+
+/// Whether the backfill side's work is done: the script released, the listing over, every
+/// group caught up and each deliberately broken repo dead-lettered.
+fn is_done(reading: &Reading, sim: &SimNetwork) -> bool {
+    sim.fully_released()
+        && reading.listing_done
+        && reading.all_caught_up()
+        && reading.dead_letters >= sim.faults().breaks.len() as u64
+}
+
+/// Whether the live cursors have reached the script's last relay and labeler seqs.
+fn live_cursors_done(manifest: &Manifest, reading: &Reading) -> bool {
+    let relay_done = manifest
+        .relay_seq
+        .is_none_or(|seq| reading.relay_cursor.is_some_and(|c| c >= seq));
+    let labels_done = manifest.labeler_seqs.len() <= reading.label_cursors.len()
+        && manifest
+            .labeler_seqs
+            .values()
+            .all(|seq| reading.label_cursors.values().any(|c| c >= seq));
+    relay_done && labels_done
+}
+
+/// What a run that missed its deadline had not finished.
+fn unfinished(last: &Reading, sim: &SimNetwork) -> String {
+    format!(
+        "last reading: listing done {}, caught up {}, dead letters {}/{}, relay cursor {:?}, label cursors {:?}",
+        last.listing_done,
+        last.all_caught_up(),
+        last.dead_letters,
+        sim.faults().breaks.len(),
+        last.relay_cursor,
+        last.label_cursors,
+    )
+}
+
+/// Runs `verify --expect` on the watched run and gathers its figures.
+async fn judge(
+    sim: &SimNetwork,
+    services: &Services<'_>,
+    pool: &sqlx::PgPool,
+    watched: Watched,
+) -> Result<SimulateOutcome> {
+    let Watched {
+        last,
+        manifest,
+        elapsed,
+        disruptions,
+        peaks,
+        checkpoints,
+    } = watched;
     let dir = tempfile::tempdir()?;
     let manifest_path = dir.path().join("manifest.json");
-    final_manifest.write(&manifest_path)?;
-    let oracle_records = final_manifest.records.len();
-    let required_dead_letters = final_manifest
-        .dead_letters
-        .iter()
-        .filter(|d| d.required)
-        .count();
+    manifest.write(&manifest_path)?;
+    let oracle_records = manifest.records.len();
+    let required_dead_letters = manifest.dead_letters.iter().filter(|d| d.required).count();
     let oracle_line = format!(
         "oracle: {oracle_records} records expected ({} required), {} absent, {} labels, {} dead letters ({required_dead_letters} required)",
-        final_manifest.records.iter().filter(|r| r.required).count(),
-        final_manifest.absent.len(),
-        final_manifest.labels.len(),
-        final_manifest.dead_letters.len(),
+        manifest.records.iter().filter(|r| r.required).count(),
+        manifest.absent.len(),
+        manifest.labels.len(),
+        manifest.dead_letters.len(),
     );
     // At scale the manifest is gigabytes, and verify reads its own copy from the file.
-    drop(final_manifest);
-    let (passed, verify_report) = run_verify(&manifest_path, &redis_url, database_url).await?;
-    let secs = elapsed.as_secs_f64().max(0.001);
-    let stream = |name: &str| previous.streams.get(name).cloned().unwrap_or_default();
-    let mut figures = vec![
-        format!(
-            "time to complete: {secs:.1}s (faults fired: {})",
-            sim.faults_fired()
-        ),
-        format!(
-            "ingester: {} repos listed, {} live events, {} label frames ({:.0} entries/s)",
-            stream("repo_backfill").added,
-            stream("firehose_live").added,
-            stream("label_live").added,
-            (stream("repo_backfill").added
-                + stream("firehose_live").added
-                + stream("label_live").added) as f64
-                / secs
-        ),
-        format!(
-            "backfiller: {} record events ({:.0}/s), {} repos dead-lettered",
-            stream("firehose_backfill").added,
-            stream("firehose_backfill").added as f64 / secs,
-            previous.dead_letters
-        ),
-        format!(
-            "indexer: {} events indexed ({:.0}/s), {} rows in record ({:.0}/s)",
-            stream("firehose_live").read
-                + stream("firehose_backfill").read
-                + stream("label_live").read,
-            (stream("firehose_live").read + stream("firehose_backfill").read) as f64 / secs,
-            previous.records,
-            previous.records as f64 / secs
-        ),
-        peaks.line(),
-        oracle_line,
-        disk_line(&pool).await?,
-    ];
+    drop(manifest);
+    let redis_url = services.redis.url();
+    let (passed, verify_report) =
+        run_verify(&manifest_path, &redis_url, services.database_url).await?;
+    let mut figures = stage_figures(&last, elapsed, sim.faults_fired());
+    figures.extend([peaks.line(), oracle_line, disk_line(pool).await?]);
     figures.extend(checkpoints.iter().map(CheckpointFigure::line));
     Ok(SimulateOutcome {
         passed,
@@ -546,6 +571,38 @@ async fn watch_and_verify(
         oracle_records,
         checkpoints,
     })
+}
+
+/// Each stage's totals and rates over the run, from its last reading.
+fn stage_figures(last: &Reading, elapsed: Duration, faults_fired: usize) -> Vec<String> {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let stream = |name: &str| last.streams.get(name).cloned().unwrap_or_default();
+    let (listed, live, labels) = (
+        stream("repo_backfill").added,
+        stream("firehose_live").added,
+        stream("label_live").added,
+    );
+    let backfill = stream("firehose_backfill");
+    let indexed = stream("firehose_live").read + backfill.read + stream("label_live").read;
+    vec![
+        format!("time to complete: {secs:.1}s (faults fired: {faults_fired})"),
+        format!(
+            "ingester: {listed} repos listed, {live} live events, {labels} label frames ({:.0} entries/s)",
+            (listed + live + labels) as f64 / secs
+        ),
+        format!(
+            "backfiller: {} record events ({:.0}/s), {} repos dead-lettered",
+            backfill.added,
+            backfill.added as f64 / secs,
+            last.dead_letters
+        ),
+        format!(
+            "indexer: {indexed} events indexed ({:.0}/s), {} rows in record ({:.0}/s)",
+            (stream("firehose_live").read + backfill.read) as f64 / secs,
+            last.records,
+            last.records as f64 / secs
+        ),
+    ]
 }
 
 /// PostgreSQL's size on disk: the database, and its largest tables with their indexes.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use harness::services::TestPostgres;
-use indexer::apply::{Change, Outcome, apply_batch};
+use indexer::apply::{Change, Effect, apply_batch};
 use indexer::schema::{self, SchemaName};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -145,7 +145,7 @@ pub fn profile(name: &str) -> Value {
 }
 
 /// Applies `changes` as one batch.
-pub async fn apply(pool: &PgPool, changes: &[Change]) -> anyhow::Result<Vec<Outcome>> {
+pub async fn apply(pool: &PgPool, changes: &[Change]) -> anyhow::Result<Vec<Effect>> {
     Ok(apply_batch(pool, changes).await?)
 }
 

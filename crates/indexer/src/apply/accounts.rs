@@ -9,7 +9,7 @@ use streams::payloads::{AccountEvent, CommitMarker};
 use super::error::{ApplyError, Step};
 use super::remove::remove;
 use super::touched::Touched;
-use super::{HandleChange, Outcome, indexed_at};
+use super::{Effect, HandleChange, indexed_at};
 
 /// The statuses the reference records in `actor.upstreamStatus`.
 const UPSTREAM_STATUSES: [&str; 3] = ["deactivated", "suspended", "takendown"];
@@ -28,7 +28,7 @@ pub(crate) async fn account(
     conn: &mut PgConnection,
     e: &AccountEvent,
     touched: &mut Touched,
-) -> Result<Outcome, ApplyError> {
+) -> Result<Effect, ApplyError> {
     let time = indexed_at(&e.time);
     if e.active {
         sqlx::query("DELETE FROM actor_tombstone WHERE did = $1")
@@ -45,16 +45,16 @@ pub(crate) async fn account(
         .execute(&mut *conn)
         .await
         .step("clearing upstream status")?;
-        return Ok(Outcome::Applied);
+        return Ok(Effect::Applied);
     }
     match e.status.as_deref() {
         Some("deleted") => {
             delete_account(conn, &e.did, &time, touched).await?;
-            Ok(Outcome::Applied)
+            Ok(Effect::Applied)
         }
         Some(status) if UPSTREAM_STATUSES.contains(&status) => {
             if is_dead(conn, &e.did).await? {
-                return Ok(Outcome::Stale);
+                return Ok(Effect::Stale);
             }
             sqlx::query(
                 r#"INSERT INTO actor (did, "indexedAt", "upstreamStatus") VALUES ($1, $2, $3)
@@ -66,12 +66,12 @@ pub(crate) async fn account(
             .execute(&mut *conn)
             .await
             .step("setting upstream status")?;
-            Ok(Outcome::Applied)
+            Ok(Effect::Applied)
         }
         // Other statuses (`desynchronized`, `throttled`, none) say nothing the schema records.
         _ => {
             touched.actor(&e.did, &e.time);
-            Ok(Outcome::Applied)
+            Ok(Effect::Applied)
         }
     }
 }
@@ -134,9 +134,9 @@ async fn delete_account(
 pub(crate) async fn handle(
     conn: &mut PgConnection,
     h: &HandleChange,
-) -> Result<Outcome, ApplyError> {
+) -> Result<Effect, ApplyError> {
     if is_dead(conn, &h.did).await? {
-        return Ok(Outcome::Stale);
+        return Ok(Effect::Stale);
     }
     let handle = h
         .handle
@@ -161,7 +161,7 @@ pub(crate) async fn handle(
     .execute(&mut *conn)
     .await
     .step("writing handle")?;
-    Ok(Outcome::Applied)
+    Ok(Effect::Applied)
 }
 
 /// A `sync` event: records the commit; the repo needs a fresh backfill unless what was indexed
@@ -170,9 +170,9 @@ pub(crate) async fn sync(
     conn: &mut PgConnection,
     m: &CommitMarker,
     touched: &mut Touched,
-) -> Result<Outcome, ApplyError> {
+) -> Result<Effect, ApplyError> {
     if is_dead(conn, &m.did).await? {
-        return Ok(Outcome::Stale);
+        return Ok(Effect::Stale);
     }
     let indexed: Option<(Option<String>,)> =
         sqlx::query_as(r#"SELECT "repoRev" FROM actor_sync WHERE did = $1"#)
@@ -188,17 +188,17 @@ pub(crate) async fn sync(
     touched.actor(&m.did, &m.time);
     touched.commit(&m.did, &m.rev, &m.commit);
     Ok(if newer {
-        Outcome::NeedsResync
+        Effect::NeedsResync
     } else {
-        Outcome::Unchanged
+        Effect::Unchanged
     })
 }
 
 /// A `repo` event: the backfill of the repo reached this commit.
-pub(crate) fn repo(m: &CommitMarker, touched: &mut Touched) -> Outcome {
+pub(crate) fn repo(m: &CommitMarker, touched: &mut Touched) -> Effect {
     touched.actor(&m.did, &m.time);
     touched.commit(&m.did, &m.rev, &m.commit);
-    Outcome::Applied
+    Effect::Applied
 }
 
 /// Writes the `actor_sync` commits and `actor` rows the batch saw (never for deleted accounts).

@@ -11,7 +11,7 @@
 //! round is written with one statement per table. The batch first takes a transaction-scoped
 //! advisory lock per DID (sorted, so concurrent batches cannot deadlock on them), which makes the
 //! rev guard's read-then-write safe against other indexer processes. A malformed change is left
-//! out before anything is written ([`Outcome::Malformed`]); [`apply_isolated`] retries a batch
+//! out before anything is written ([`Effect::Malformed`]); [`apply_isolated`] retries a batch
 //! that PostgreSQL refuses one change at a time, so one poison change never blocks the others.
 
 mod accounts;
@@ -19,6 +19,7 @@ mod aggregates;
 mod bulk;
 mod deduplicated;
 mod error;
+mod guard;
 mod insert;
 mod labels;
 mod locks;
@@ -68,10 +69,10 @@ pub struct HandleChange {
     pub time: String,
 }
 
-/// What became of one change. Every variant but [`Outcome::Malformed`] is durable once
+/// What became of one change. Every variant but [`Effect::Malformed`] is durable once
 /// [`apply_batch`] returns `Ok`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Effect {
     /// Written.
     Applied,
     /// Already written exactly so (a replay): nothing changed.
@@ -87,16 +88,16 @@ pub enum Outcome {
     Malformed(String),
 }
 
-impl Outcome {
+impl Effect {
     /// A short label for metrics.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Outcome::Applied => "applied",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Stale => "stale",
-            Outcome::Invalid(_) => "invalid",
-            Outcome::NeedsResync => "needs_resync",
-            Outcome::Malformed(_) => "malformed",
+            Effect::Applied => "applied",
+            Effect::Unchanged => "unchanged",
+            Effect::Stale => "stale",
+            Effect::Invalid(_) => "invalid",
+            Effect::NeedsResync => "needs_resync",
+            Effect::Malformed(_) => "malformed",
         }
     }
 }
@@ -108,15 +109,15 @@ pub(crate) fn indexed_at(time: &str) -> String {
 
 /// Applies `changes` in one transaction; one outcome per change, in order. On `Err` nothing
 /// was written.
-pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcome>, ApplyError> {
-    let mut outcomes: Vec<Outcome> = changes
+pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Effect>, ApplyError> {
+    let mut outcomes: Vec<Effect> = changes
         .iter()
         .map(|c| match validate::problem(c) {
-            Some(problem) => Outcome::Malformed(problem),
-            None => Outcome::Applied,
+            Some(problem) => Effect::Malformed(problem),
+            None => Effect::Applied,
         })
         .collect();
-    let valid = |i: usize| !matches!(outcomes.get(i), Some(Outcome::Malformed(_)) | None);
+    let valid = |i: usize| !matches!(outcomes.get(i), Some(Effect::Malformed(_)) | None);
     let rounds = rounds::rounds(changes, valid);
     if rounds.is_empty() {
         return Ok(outcomes);
@@ -161,14 +162,14 @@ pub async fn apply_batch(pool: &PgPool, changes: &[Change]) -> Result<Vec<Outcom
                         StreamEvent::Repo(m) => accounts::repo(m, &mut touched),
                         other => {
                             touched.actor(other.did(), &indexed_at(&time_of(other)));
-                            Outcome::Applied
+                            Effect::Applied
                         }
                     }
                 }
                 Change::Handle(h) => accounts::handle(&mut tx, h).await?,
                 Change::Labels(entry) => {
                     labels.extend(entry.labels.iter());
-                    Outcome::Applied
+                    Effect::Applied
                 }
             };
             if let Some(slot) = outcomes.get_mut(i) {
@@ -201,7 +202,7 @@ fn time_of(event: &StreamEvent) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Durable (or malformed: see the outcome).
-    Done(Outcome),
+    Done(Effect),
     /// Not written. `transient`: trying again later may work.
     Failed {
         /// Whether the failure may pass (a lost connection, a deadlock).
@@ -231,7 +232,7 @@ pub async fn apply_isolated(pool: &PgPool, changes: &[Change]) -> Vec<Verdict> {
                 verdicts.push(
                     match apply_batch(pool, std::slice::from_ref(change)).await {
                         Ok(mut outcomes) => {
-                            Verdict::Done(outcomes.pop().unwrap_or(Outcome::Applied))
+                            Verdict::Done(outcomes.pop().unwrap_or(Effect::Applied))
                         }
                         Err(e) => failed(&e),
                     },

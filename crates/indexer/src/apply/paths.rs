@@ -9,15 +9,16 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
-use streams::payloads::{BACKFILL_SEQ, RecordDelete, RecordWrite, StreamEvent};
+use streams::payloads::{RecordDelete, RecordWrite, StreamEvent, is_relay_seq};
 
 use super::bulk::{Column, run};
 use super::error::{ApplyError, Step};
+use super::guard::{self, Skip, Stored};
 use super::insert::{self, Fresh};
 use super::new_repos::NewRepos;
 use super::remove::{collection_of, remove};
 use super::touched::Touched;
-use super::{Outcome, indexed_at, notify};
+use super::{Effect, indexed_at, notify};
 use crate::records::{Rows, Source, json_without_nul, map_record};
 
 /// Collections whose second record for the same subject is a duplicate.
@@ -78,21 +79,12 @@ struct Write<'a> {
     fresh: Fresh,
 }
 
-/// What is stored for a path.
-#[derive(Default)]
-struct Stored {
-    /// `record.rev` and `record.cid`, when a record row exists.
-    record: Option<(String, String)>,
-    /// The tombstone's rev, when the path was deleted.
-    tombstone: Option<String>,
-}
-
 /// Applies the record ops of one round, filling in their outcomes.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     ops: &[PathOp<'_>],
     new_repos: &mut NewRepos,
-    outcomes: &mut [Outcome],
+    outcomes: &mut [Effect],
     touched: &mut Touched,
 ) -> Result<(), ApplyError> {
     if ops.is_empty() {
@@ -113,27 +105,18 @@ pub(crate) async fn apply(
     let mut to_remove: Vec<String> = Vec::new();
     let mut deleted: Vec<(String, &RecordDelete)> = Vec::new();
     let mut writes: Vec<Write<'_>> = Vec::new();
-    // Written paths that had a tombstone: the new record's rev guards them from now on.
     let mut revived: Vec<String> = Vec::new();
+    let nothing = Stored::default();
     for (n, (op, uri)) in ops.iter().zip(uris).enumerate() {
-        let s = stored.get(&n);
-        let record = s.and_then(|s| s.record.as_ref());
-        let tomb = s.and_then(|s| s.tombstone.as_deref());
-        match op {
+        let stored = stored.get(&n).unwrap_or(&nothing);
+        let (i, outcome) = match op {
             PathOp::Write(i, w) => {
                 touched_commit(touched, w.seq, &w.did, &w.rev, &w.commit);
-                let outcome = if dead.contains(w.did.as_str())
-                    || tomb.is_some_and(|t| t >= w.rev.as_str())
-                    || record.is_some_and(|(rev, _)| rev.as_str() > w.rev.as_str())
-                {
-                    Outcome::Stale
-                } else if record.is_some_and(|(rev, cid)| *rev == w.rev && *cid == w.cid) {
-                    Outcome::Unchanged
-                } else {
-                    if record.is_some() {
+                let outcome = guard::write(stored, &w.rev, &w.cid).map(|plan| {
+                    if plan.replaces {
                         to_remove.push(uri.clone());
                     }
-                    if tomb.is_some() {
+                    if plan.revives {
                         revived.push(uri.clone());
                     }
                     writes.push(Write {
@@ -141,34 +124,28 @@ pub(crate) async fn apply(
                         uri,
                         event: w,
                         indexed_at: indexed_at(&w.time),
-                        fresh: if record.is_some() {
-                            Fresh::No
-                        } else {
-                            Fresh::Yes
-                        },
+                        fresh: if plan.replaces { Fresh::No } else { Fresh::Yes },
                     });
-                    Outcome::Applied
-                };
-                set(outcomes, *i, outcome);
+                });
+                (*i, outcome)
             }
             PathOp::Delete(i, d) => {
                 touched_commit(touched, d.seq, &d.did, &d.rev, &d.commit);
-                let outcome = if dead.contains(d.did.as_str())
-                    || record.is_some_and(|(rev, _)| rev.as_str() > d.rev.as_str())
-                {
-                    Outcome::Stale
-                } else if record.is_none() && tomb.is_some_and(|t| t >= d.rev.as_str()) {
-                    Outcome::Unchanged
-                } else {
-                    if record.is_some() {
+                let outcome = guard::delete(stored, &d.rev).map(|plan| {
+                    if plan.removes {
                         to_remove.push(uri.clone());
                     }
                     deleted.push((uri, d));
-                    Outcome::Applied
-                };
-                set(outcomes, *i, outcome);
+                });
+                (*i, outcome)
             }
-        }
+        };
+        let outcome = match outcome {
+            Ok(()) => Effect::Applied,
+            Err(Skip::Stale) => Effect::Stale,
+            Err(Skip::Unchanged) => Effect::Unchanged,
+        };
+        set(outcomes, i, outcome);
     }
     for op in ops {
         let (did, time) = match op {
@@ -198,14 +175,14 @@ pub(crate) async fn apply(
         match map_record(&source, &w.record) {
             Ok(rows) => mapped.push(Mapped {
                 rows,
-                live: w.seq != BACKFILL_SEQ && w.seq >= 0,
+                live: is_relay_seq(w.seq),
                 fresh: write.fresh,
             }),
             Err(invalid) => {
                 metrics::counter!("indexer_invalid_records_total", "reason" => invalid.reason.as_str())
                     .increment(1);
                 tracing::debug!(uri = write.uri, %invalid, "record stored without typed rows");
-                set(outcomes, write.index, Outcome::Invalid(invalid));
+                set(outcomes, write.index, Effect::Invalid(invalid));
             }
         }
     }
@@ -265,7 +242,7 @@ struct Mapped {
     fresh: Fresh,
 }
 
-fn set(outcomes: &mut [Outcome], i: usize, outcome: Outcome) {
+fn set(outcomes: &mut [Effect], i: usize, outcome: Effect) {
     if let Some(slot) = outcomes.get_mut(i) {
         *slot = outcome;
     }
@@ -273,7 +250,7 @@ fn set(outcomes: &mut [Outcome], i: usize, outcome: Outcome) {
 
 /// Live commits move `actor_sync` forward; backfill events do not (the `repo` event does).
 fn touched_commit(touched: &mut Touched, seq: i64, did: &str, rev: &str, commit: &str) {
-    if seq >= 0 {
+    if is_relay_seq(seq) {
         touched.commit(did, rev, commit);
     }
 }
@@ -344,10 +321,16 @@ async fn read_stored<'a>(
         if is_dead && let Some(did) = dids.get(i) {
             dead.insert(*did);
         }
+        // Every returned row has something stored (the query's WHERE).
         let record = rev.zip(cid);
-        if record.is_some() || tombstone.is_some() {
-            stored.insert(i, Stored { record, tombstone });
-        }
+        stored.insert(
+            i,
+            Stored {
+                record,
+                tombstone,
+                account_deleted: is_dead,
+            },
+        );
     }
     Ok((stored, dead))
 }
