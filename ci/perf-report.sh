@@ -6,8 +6,8 @@
 #
 # Each benchmark ends with `report | stage | workload | throughput | p50 / p99 | peak RSS` lines;
 # this script only gathers them. The benchmarks:
-#   harness/tests/ingester_bench.rs     firehose frames → firehose_live; listRepos → repo_backfill
-#   harness/tests/backfiller_bench.rs   repo_backfill → getRepo → firehose_backfill
+#   harness/tests/it/ingester_bench.rs   firehose frames → firehose_live; listRepos → repo_backfill
+#   harness/tests/it/backfiller_bench.rs repo_backfill → getRepo → firehose_backfill
 #   harness/examples/bench_indexer.rs   streams → PostgreSQL, beside PostgreSQL's own ceiling
 #   harness simulate                    the whole pipeline on a simulated network (the full run)
 #
@@ -25,7 +25,7 @@ bash ci/install.sh
 
 echo "== cargo build --release (binaries, examples, benchmark tests)"
 cargo build --release --workspace --bins --examples
-cargo test --release -p harness --test ingester_bench --test backfiller_bench --no-run
+cargo test --release -p harness --test it --no-run
 
 machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), \
 $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), \
@@ -35,11 +35,11 @@ Redis $(redis-server --version | sed -E 's/.*v=([0-9.]+).*/\1/'); \
 load average as the benchmarks start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== ingester"
-cargo test --release -p harness --test ingester_bench -- --ignored --nocapture --test-threads 1 \
+cargo test --release -p harness --test it -- ingester_bench:: --ignored --nocapture --test-threads 1 \
     2>&1 | tee "$out/ingester.txt"
 echo "== backfiller"
 BACKFILLER_BIN=target/release/backfiller \
-    cargo test --release -p harness --test backfiller_bench -- --ignored --nocapture \
+    cargo test --release -p harness --test it -- backfiller_bench:: --ignored --nocapture \
     2>&1 | tee "$out/backfiller.txt"
 echo "== indexer"
 target/release/examples/bench_indexer 2>&1 | tee "$out/indexer.txt"
