@@ -2,11 +2,10 @@
 //! errors, each error kind (named, 429, HTML, bad JSON, oversize, timeout), redirects, streamed
 //! repo bodies with a size cap, and the private-host refusal.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::{realpds_json, serve, test_client, test_config};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Query;
@@ -14,7 +13,6 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use common::{realpds_json, serve, test_client, test_config};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use xrpc::{ClientConfig, RepoBodyError, XrpcClient, XrpcError};

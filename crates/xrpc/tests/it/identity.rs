@@ -3,19 +3,17 @@
 //! lie about themselves, private-endpoint refusal, cache TTL and shared concurrent lookups, and
 //! handle resolution through a resolver service and through DNS TXT.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{realpds_json, serve, test_client};
 use axum::Router;
 use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::{realpds_json, serve, test_client};
 use protocol::crypto::{KeyKind, PublicKey};
 use serde_json::{Value, json};
 use url::Url;

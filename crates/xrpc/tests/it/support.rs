@@ -1,8 +1,6 @@
 //! Helpers shared by the xrpc integration tests: the real-PDS fixtures, small axum servers
 //! on ephemeral 127.0.0.1 ports, and clients configured for them.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use axum::Router;
