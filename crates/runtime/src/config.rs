@@ -6,6 +6,7 @@ use clap::error::ErrorKind;
 use clap::{Command, CommandFactory, Id, Parser, ValueEnum};
 
 use crate::aliases::{EnvAlias, apply_env_aliases};
+use crate::healthcheck;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,8 +39,13 @@ pub struct CommonArgs {
 
 /// Parses the command line and environment into `T`, honouring `aliases`. Exits with code 2 and a
 /// message naming the setting on any bad value (and with 0 after `--help`).
+///
+/// `<binary> healthcheck [PORT]` is answered here, before the binary's own settings are read
+/// (see [`crate::healthcheck`]), and ends the process.
 pub fn parse_args<T: Parser>(aliases: &[EnvAlias<'_>]) -> T {
-    let mut command = name_values_after_env(apply_env_aliases(T::command(), aliases));
+    healthcheck::run_if_asked(std::env::args_os().skip(1));
+    let mut command = name_values_after_env(apply_env_aliases(T::command(), aliases))
+        .subcommand(healthcheck::command());
     let matches = command.clone().get_matches();
     match T::from_arg_matches(&matches) {
         Ok(args) => args,

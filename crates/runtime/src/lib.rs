@@ -32,6 +32,7 @@ mod aliases;
 mod config;
 mod crypto;
 mod health;
+pub mod healthcheck;
 mod identity;
 mod logging;
 mod metrics_server;
