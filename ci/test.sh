@@ -28,6 +28,10 @@ fi
 echo "== cargo build --workspace --bins"
 cargo build --workspace --bins
 
+# No Docker engine here: the compose file is parsed and held against the binaries it runs.
+echo "== ci/check-compose.py (deploy/docker-compose.yml)"
+python3 ci/check-compose.py target/debug || [ $? -eq 2 ]
+
 profile=${NEXTEST_PROFILE:-$([ -n "${CI:-}" ] && echo ci || echo default)}
 echo "== cargo nextest run --workspace (profile $profile)"
 summary=$(mktemp)
