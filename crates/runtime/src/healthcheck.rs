@@ -66,6 +66,10 @@ pub(crate) fn run_if_asked(mut args: impl Iterator<Item = OsString>) {
         .next()
         .map(|a| a.to_string_lossy().into_owned())
         .or_else(|| std::env::var("METRICS_PORT").ok());
+    if port.as_deref().is_some_and(|p| p == "--help" || p == "-h") {
+        print!("{}", command().render_help());
+        std::process::exit(0)
+    }
     match port
         .ok_or(HealthcheckError::NoPort)
         .and_then(|p| probe_text(&p))
