@@ -46,7 +46,7 @@ if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
 fi
 
 # The test count closes the run (fuzzing prints after nextest's own summary).
-counts=$(grep -oE '[0-9]+ tests? run: [0-9]+ passed(, [0-9]+ failed)?(, [0-9]+ skipped)?' "$summary" | tail -n 1)
+counts=$(grep -oE '[0-9]+ tests? run: [0-9]+ passed( \([0-9]+ slow\))?(, [0-9]+ failed)?(, [0-9]+ skipped)?' "$summary" | tail -n 1)
 passed=$(sed -nE 's/.*: ([0-9]+) passed.*/\1/p' <<<"$counts")
 failed=$(sed -nE 's/.*, ([0-9]+) failed.*/\1/p' <<<"$counts")
 skipped=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' <<<"$counts")
