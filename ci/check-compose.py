@@ -29,8 +29,10 @@ def settings_of(bin_dir: Path, binary: str) -> set:
         [str(bin_dir / binary), "--help"], capture_output=True, text=True, check=True
     ).stdout
     names = set(re.findall(r"\[env: ([A-Z0-9_]+)", help_text))
-    for sub in re.findall(r"^  ([a-z][a-z-]+)  ", help_text.split("Commands:")[-1], re.M):
-        if sub == "help" or "Commands:" not in help_text:
+    _, has_commands, commands = help_text.partition("Commands:")
+    subcommands = re.findall(r"^  ([a-z][a-z-]+)  ", commands, re.M) if has_commands else []
+    for sub in subcommands:
+        if sub == "help":
             continue
         sub_help = subprocess.run(
             [str(bin_dir / binary), sub, "--help"], capture_output=True, text=True

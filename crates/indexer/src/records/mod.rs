@@ -164,10 +164,10 @@ pub fn json_without_nul(record: &Value) -> String {
     // serde_json's writer into bytes, not `Display` (through a formatter, slower), into a
     // buffer the size of a typical record so that it rarely grows.
     let mut bytes = Vec::with_capacity(512);
-    let text = match serde_json::to_writer(&mut bytes, record) {
-        Ok(()) => String::from_utf8(bytes).unwrap_or_else(|_| record.to_string()),
-        Err(_) => record.to_string(),
-    };
+    let text = serde_json::to_writer(&mut bytes, record)
+        .ok()
+        .and_then(|()| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| record.to_string());
     // serde_json writes NUL as `\u0000`, and most records hold no backslash at all, so the
     // backslashes are found (a `memchr` scan) rather than the whole pattern. A literal
     // backslash before `u0000` also matches, which only costs the slower path.
